@@ -1,0 +1,340 @@
+//! `workload-generator generate`: the reference CLI flags, plus `--spec FILE.json` and a few new knobs.
+//! Flags given on the command line override the same values of the spec file.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use crate::domain::arrival::ArrivalKind;
+use crate::domain::dataset::{Dataset, load_file};
+use crate::domain::lengths::{TokenizedDataset, tokenize};
+use crate::domain::run::{InputFile, RunInput, run_to_dir};
+use crate::domain::sample::{SAMPLE_DATASET_ID, sample_dataset};
+use crate::domain::spec::{GenerationSpec, OutputFormat, OutputLengthSource, TraceType};
+use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
+
+/// Trace types accepted on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TraceTypeArg {
+    /// Constant rate.
+    Constant,
+    /// Sine patterns.
+    Synthetic,
+    /// Grafana statistics.
+    Stat,
+    /// Azure trace.
+    Azure,
+    /// Mooncake trace.
+    Mooncake,
+    /// BurstGPT trace.
+    Burstgpt,
+    /// Generic trace.
+    Generic,
+    /// Agent sessions.
+    Agent,
+}
+
+impl From<TraceTypeArg> for TraceType {
+    fn from(t: TraceTypeArg) -> Self {
+        match t {
+            TraceTypeArg::Constant => TraceType::Constant,
+            TraceTypeArg::Synthetic => TraceType::Synthetic,
+            TraceTypeArg::Stat => TraceType::Stat,
+            TraceTypeArg::Azure => TraceType::Azure,
+            TraceTypeArg::Mooncake => TraceType::Mooncake,
+            TraceTypeArg::Burstgpt => TraceType::Burstgpt,
+            TraceTypeArg::Generic => TraceType::Generic,
+            TraceTypeArg::Agent => TraceType::Agent,
+        }
+    }
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// One entry per line (default).
+    Jsonl,
+    /// A pretty-printed array.
+    Json,
+}
+
+/// Arrival processes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArrivalArg {
+    /// Exponential gaps (reference).
+    Poisson,
+    /// Evenly spaced.
+    Uniform,
+    /// Gamma gaps with `--burstiness`.
+    Gamma,
+}
+
+/// Output length sources.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputLengthArg {
+    /// Emit the target.
+    Target,
+    /// Emit the matched prompt's completion length (reference).
+    Dataset,
+}
+
+/// Flags of `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A JSON generation spec (the body of `POST /v1/workloads`); flags override its values.
+    #[arg(long, value_name = "FILE.json")]
+    pub spec: Option<PathBuf>,
+    /// Traffic shape (default: constant).
+    #[arg(long, value_enum)]
+    pub trace_type: Option<TraceTypeArg>,
+    /// Tokenizer: the embedded default `Qwen/Qwen2.5-Coder-7B-Instruct`, a tokenizer.json path or directory,
+    /// or a hub id present in the local HuggingFace cache.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// Prompt collection (JSONL, plain or sessioned). Default: the built-in sample collection.
+    #[arg(long)]
+    pub prompt_file: Option<PathBuf>,
+    /// Grid of rate series, ms (default 1000).
+    #[arg(long)]
+    pub interval_ms: Option<u64>,
+    /// Workload length, ms (default 60000).
+    #[arg(long)]
+    pub duration_ms: Option<u64>,
+    /// Output directory (default `output`).
+    #[arg(long, default_value = "output")]
+    pub output_dir: PathBuf,
+    /// `jsonl` (default) or `json`.
+    #[arg(long, value_enum)]
+    pub output_format: Option<FormatArg>,
+    /// Requests per second (constant traffic; a float).
+    #[arg(long)]
+    pub target_qps: Option<f64>,
+    /// Prompt length target, tokens.
+    #[arg(long)]
+    pub target_prompt_len: Option<u32>,
+    /// Output length target, tokens.
+    #[arg(long)]
+    pub target_completion_len: Option<u32>,
+    /// At most this many sessions open at once (sessioned collections; default unlimited).
+    #[arg(long)]
+    pub max_concurrent_sessions: Option<u32>,
+    /// Seed of every random choice (random when absent; recorded in manifest.json).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Arrival process: poisson (default), uniform or gamma.
+    #[arg(long, value_enum)]
+    pub arrival: Option<ArrivalArg>,
+    /// Gamma shape for `--arrival gamma` (1 = Poisson, lower = burstier).
+    #[arg(long)]
+    pub burstiness: Option<f64>,
+    /// Emitted output_length when there is an output target: target (default) or dataset.
+    #[arg(long, value_enum)]
+    pub output_length_source: Option<OutputLengthArg>,
+    /// Sample prompts without replacement (stop when the collection is used up).
+    #[arg(long)]
+    pub no_replacement: bool,
+    /// Escape non-ASCII characters like Python's json.dumps.
+    #[arg(long)]
+    pub ascii: bool,
+    /// Count tokens without special tokens (BOS/EOS).
+    #[arg(long)]
+    pub no_special_tokens: bool,
+    /// Directory of the token-length cache (default: $XDG_CACHE_HOME or ~/.cache, /workload-generator).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the token-length cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Accepted for compatibility with the reference (Azure window size comes in a later release).
+    #[arg(long, hide = true)]
+    pub group_interval_seconds: Option<u64>,
+}
+
+impl GenerateArgs {
+    /// The spec: the file (if any) with the flags applied on top.
+    pub fn to_spec(&self) -> anyhow::Result<GenerationSpec> {
+        let mut spec = match &self.spec {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                serde_json::from_str::<GenerationSpec>(&text)
+                    .with_context(|| format!("{}: invalid generation spec", path.display()))?
+            }
+            None => GenerationSpec::new(TraceType::Constant),
+        };
+        if let Some(t) = self.trace_type {
+            spec.trace_type = t.into();
+        }
+        if let Some(t) = &self.tokenizer {
+            spec.tokenizer = t.clone();
+        }
+        if let Some(p) = &self.prompt_file {
+            spec.prompt_file = Some(p.display().to_string());
+            spec.dataset = None;
+        }
+        if let Some(v) = self.interval_ms {
+            spec.interval_ms = v;
+        }
+        if let Some(v) = self.duration_ms {
+            spec.duration_ms = v;
+        }
+        if let Some(f) = self.output_format {
+            spec.output.format = match f {
+                FormatArg::Jsonl => OutputFormat::Jsonl,
+                FormatArg::Json => OutputFormat::Json,
+            };
+        }
+        if let Some(v) = self.target_qps {
+            spec.traffic.target_qps = v;
+        }
+        if let Some(v) = self.target_prompt_len {
+            spec.lengths.target_prompt_len = Some(v);
+        }
+        if let Some(v) = self.target_completion_len {
+            spec.lengths.target_completion_len = Some(v);
+        }
+        if let Some(v) = self.max_concurrent_sessions {
+            spec.max_concurrent_sessions = Some(v);
+        }
+        if let Some(v) = self.seed {
+            spec.seed = Some(v);
+        }
+        if let Some(a) = self.arrival {
+            spec.traffic.arrival = match a {
+                ArrivalArg::Poisson => ArrivalKind::Poisson,
+                ArrivalArg::Uniform => ArrivalKind::Uniform,
+                ArrivalArg::Gamma => ArrivalKind::Gamma,
+            };
+        }
+        if let Some(b) = self.burstiness {
+            spec.traffic.burstiness = b;
+        }
+        if let Some(o) = self.output_length_source {
+            spec.output_length_source = match o {
+                OutputLengthArg::Target => OutputLengthSource::Target,
+                OutputLengthArg::Dataset => OutputLengthSource::Dataset,
+            };
+        }
+        if self.no_replacement {
+            spec.sampling.replacement = false;
+        }
+        if self.ascii {
+            spec.output.ascii = true;
+        }
+        if self.no_special_tokens {
+            spec.add_special_tokens = false;
+        }
+        Ok(spec)
+    }
+
+    fn cache_dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        if let Some(d) = &self.cache_dir {
+            return Some(d.clone());
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("workload-generator").join("lengths"))
+    }
+}
+
+/// A progress bar on stderr when it is a terminal; nothing otherwise.
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Loads the prompt collection named by the spec (a path, or the built-in sample).
+pub fn load_prompts(spec: &GenerationSpec) -> anyhow::Result<(Dataset, Vec<InputFile>)> {
+    match (&spec.prompt_file, spec.dataset.as_deref()) {
+        (Some(path), _) => {
+            let ds = load_file(Path::new(path))?;
+            let input = InputFile {
+                role: "prompts".into(),
+                name: path.clone(),
+                sha256: ds.sha256.clone(),
+                bytes: ds.bytes,
+            };
+            Ok((ds, vec![input]))
+        }
+        (None, None) | (None, Some(SAMPLE_DATASET_ID)) => {
+            let ds = sample_dataset();
+            let input = InputFile {
+                role: "prompts".into(),
+                name: format!("builtin:{SAMPLE_DATASET_ID}"),
+                sha256: ds.sha256.clone(),
+                bytes: ds.bytes,
+            };
+            Ok((ds, vec![input]))
+        }
+        (None, Some(other)) => anyhow::bail!(
+            "dataset '{other}': the CLI reads prompt files with --prompt-file (dataset ids are for the service)"
+        ),
+    }
+}
+
+/// Runs `generate`.
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let spec = args.to_spec()?.validate()?;
+    let s = spec.spec();
+    let tokenizer = TokenCounter::resolve(&s.tokenizer, &TokenizerPolicy::cli())?;
+    let (dataset, inputs) = load_prompts(s)?;
+    let dataset = Arc::new(dataset);
+    let texts = dataset.len() + dataset.completions.iter().flatten().count();
+    let bar = progress_bar(texts as u64, "tokenizing");
+    let cache = args.cache_dir();
+    let data: TokenizedDataset = tokenize(
+        dataset,
+        &tokenizer,
+        s.add_special_tokens,
+        cache.as_deref(),
+        &|d, _| bar.set_position(d as u64),
+    )?;
+    bar.finish_and_clear();
+    let bar = progress_bar(1000, "generating");
+    let mut progress =
+        |p: crate::domain::generate::Progress| bar.set_position((p.fraction * 1000.0) as u64);
+    let out = run_to_dir(
+        &spec,
+        RunInput {
+            data: &data,
+            tokenizer: &tokenizer,
+            inputs,
+            tap: None,
+            cancel: &|| false,
+            progress: &mut progress,
+        },
+        &args.output_dir,
+    )?;
+    bar.finish_and_clear();
+    let sum = &out.manifest.summary;
+    println!(
+        "wrote {} ({} entries, {} requests, {:.3} req/s over {} ms, seed {})",
+        out.workload.display(),
+        sum.entries,
+        sum.requests,
+        sum.mean_rate_qps,
+        sum.duration_ms,
+        spec.seed()
+    );
+    println!("wrote {}", out.manifest_path.display());
+    for note in &sum.notes {
+        println!("note: {note}");
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The command line: `generate` (the AIBrix generator's flags), and the other subcommands.
+
+use clap::{Parser, Subcommand};
+
+pub mod generate;
+
+/// Benchmark workload generator for LLM serving systems.
+#[derive(Debug, Parser)]
+#[command(name = "workload-generator", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a workload file (accepts the AIBrix workload generator's flags).
+    Generate(Box<generate::GenerateArgs>),
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Generate(args) => generate::run(*args),
+    }
+}

@@ -1,0 +1,531 @@
+//! Prompt collections ("datasets"): JSONL files in the plain schema `{"prompt", "completion"?}` or the sessioned
+//! schema `{"session_id", "prompts": [...], "completions"?: [...]}`.
+//!
+//! Parsing is line by line; every error names the file, the 1-based line and the field. Nothing is returned
+//! for a file with an error (no partial result).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// Which of the two record schemas a collection uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schema {
+    /// One prompt per line.
+    Plain,
+    /// Sessions of ordered turns.
+    Sessioned,
+}
+
+/// A session id keeps the JSON type it had in the input: an integer or a string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum SessionId {
+    /// An integer id (any JSON integer).
+    Int(serde_json::Number),
+    /// A string id.
+    Str(String),
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionId::Int(n) => write!(f, "{n}"),
+            SessionId::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One session of a sessioned collection: its turns are `first_turn .. first_turn + turns` in
+/// [`Dataset::prompts`].
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The id as given in the file.
+    pub id: SessionId,
+    /// Index of the first turn in the flat prompt list.
+    pub first_turn: u32,
+    /// Number of turns.
+    pub turns: u32,
+}
+
+/// A parsed prompt collection.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Name used in messages (file path or dataset id).
+    pub name: String,
+    /// The schema of every record.
+    pub schema: Schema,
+    /// Every prompt (plain) or every turn (sessioned, grouped by session in order of first appearance).
+    pub prompts: Vec<String>,
+    /// The completion of each prompt, when given.
+    pub completions: Vec<Option<String>>,
+    /// Sessions (empty for plain collections).
+    pub sessions: Vec<Session>,
+    /// Records skipped as the reference skips them (`"prompt": null`, an empty `prompts` list).
+    pub skipped_records: u64,
+    /// Number of non-blank records read.
+    pub records: u64,
+    /// SHA-256 of the raw bytes, hex.
+    pub sha256: String,
+    /// Size of the raw bytes.
+    pub bytes: u64,
+}
+
+impl Dataset {
+    /// Number of prompts (plain) or turns (sessioned).
+    pub fn len(&self) -> usize {
+        self.prompts.len()
+    }
+
+    /// True when there is nothing to sample.
+    pub fn is_empty(&self) -> bool {
+        self.prompts.is_empty()
+    }
+}
+
+/// Why a prompt collection was rejected.
+#[derive(Debug, Error)]
+pub enum DatasetError {
+    /// A record (line) is wrong.
+    #[error("{file}:{line}: {}{reason}", field.as_ref().map(|f| format!("field '{f}': ")).unwrap_or_default())]
+    Record {
+        /// The file or dataset name.
+        file: String,
+        /// 1-based line number.
+        line: u64,
+        /// The offending field, when there is one.
+        field: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// The file could not be read.
+    #[error("{file}: {reason}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// No usable prompt in the file.
+    #[error("{file}: no prompts: the collection is empty")]
+    Empty {
+        /// The file.
+        file: String,
+    },
+}
+
+impl DatasetError {
+    /// The 1-based line of a record error.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            DatasetError::Record { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+/// Reads and validates a whole collection from `reader`.
+pub fn parse_jsonl(reader: impl BufRead, name: &str) -> Result<Dataset, DatasetError> {
+    let mut parser = DatasetParser::new(name);
+    parser.read_all(reader)?;
+    parser.finish()
+}
+
+/// Reads a collection from a file path.
+pub fn load_file(path: &std::path::Path) -> Result<Dataset, DatasetError> {
+    let name = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|e| DatasetError::Io {
+        file: name.clone(),
+        reason: e.to_string(),
+    })?;
+    parse_jsonl(std::io::BufReader::with_capacity(1 << 20, f), &name)
+}
+
+/// A prompt and its optional completion.
+type Turn = (String, Option<String>);
+
+/// Incremental parser: feed lines, then `finish`. Used for files and for uploads.
+#[derive(Debug)]
+pub struct DatasetParser {
+    name: String,
+    hasher: Sha256,
+    bytes: u64,
+    line_no: u64,
+    schema: Option<(Schema, u64)>,
+    plain_prompts: Vec<String>,
+    plain_completions: Vec<Option<String>>,
+    session_index: HashMap<SessionId, usize>,
+    session_turns: Vec<(SessionId, Vec<Turn>)>,
+    skipped: u64,
+    records: u64,
+}
+
+impl DatasetParser {
+    /// A parser for a collection called `name` in messages.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            hasher: Sha256::new(),
+            bytes: 0,
+            line_no: 0,
+            schema: None,
+            plain_prompts: Vec::new(),
+            plain_completions: Vec::new(),
+            session_index: HashMap::new(),
+            session_turns: Vec::new(),
+            skipped: 0,
+            records: 0,
+        }
+    }
+
+    /// Reads every line of `reader`.
+    pub fn read_all(&mut self, mut reader: impl BufRead) -> Result<(), DatasetError> {
+        let mut buf = Vec::with_capacity(1 << 16);
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| DatasetError::Io {
+                    file: self.name.clone(),
+                    reason: e.to_string(),
+                })?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.push_line(&buf)?;
+        }
+    }
+
+    fn err(&self, field: Option<&str>, reason: impl Into<String>) -> DatasetError {
+        DatasetError::Record {
+            file: self.name.clone(),
+            line: self.line_no,
+            field: field.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+
+    /// Feeds one raw line (with or without its newline).
+    pub fn push_line(&mut self, raw: &[u8]) -> Result<(), DatasetError> {
+        self.hasher.update(raw);
+        self.bytes += raw.len() as u64;
+        self.line_no += 1;
+        let mut line = raw;
+        if self.line_no == 1 && line.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            line = &line[3..];
+        }
+        let text = std::str::from_utf8(line).map_err(|e| {
+            self.err(
+                None,
+                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+            )
+        })?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| self.err(None, format!("invalid JSON: {e}")))?;
+        let Value::Object(obj) = value else {
+            return Err(self.err(None, "a record must be a JSON object"));
+        };
+        self.records += 1;
+        let schema = if obj.contains_key("session_id") {
+            Schema::Sessioned
+        } else {
+            Schema::Plain
+        };
+        match self.schema {
+            None => self.schema = Some((schema, self.line_no)),
+            Some((first, first_line)) if first != schema => {
+                return Err(self.err(
+                    None,
+                    format!(
+                        "mixed schemas: this record is {} but line {first_line} is {} (a file must be all plain or all sessioned)",
+                        schema_name(schema),
+                        schema_name(first)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        match schema {
+            Schema::Plain => self.push_plain(&obj),
+            Schema::Sessioned => self.push_sessioned(obj),
+        }
+    }
+
+    fn push_plain(&mut self, obj: &serde_json::Map<String, Value>) -> Result<(), DatasetError> {
+        let prompt = match obj.get("prompt") {
+            None => {
+                return Err(self.err(
+                    Some("prompt"),
+                    "missing (a plain record needs \"prompt\"; a sessioned one needs \"session_id\" and \"prompts\")",
+                ));
+            }
+            Some(Value::Null) => {
+                self.skipped += 1;
+                return Ok(());
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(self.err(
+                    Some("prompt"),
+                    format!("must be a string, got {}", kind(other)),
+                ));
+            }
+        };
+        let completion = match obj.get("completion") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) => {
+                return Err(self.err(Some("completion"), "is null: omit the key or give a string"));
+            }
+            Some(other) => {
+                return Err(self.err(
+                    Some("completion"),
+                    format!("must be a string, got {}", kind(other)),
+                ));
+            }
+        };
+        self.plain_prompts.push(prompt);
+        self.plain_completions.push(completion);
+        Ok(())
+    }
+
+    fn push_sessioned(
+        &mut self,
+        mut obj: serde_json::Map<String, Value>,
+    ) -> Result<(), DatasetError> {
+        let id = match obj.remove("session_id") {
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => SessionId::Int(n),
+            Some(Value::String(s)) => SessionId::Str(s),
+            Some(other) => {
+                return Err(self.err(
+                    Some("session_id"),
+                    format!("must be an integer or a string, got {}", kind(&other)),
+                ));
+            }
+            None => unreachable!("sessioned records have session_id"),
+        };
+        let prompts = match obj.remove("prompts") {
+            None => {
+                return Err(self.err(
+                    Some("prompts"),
+                    "missing (a sessioned record needs a \"prompts\" list)",
+                ));
+            }
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                return Err(self.err(
+                    Some("prompts"),
+                    format!("must be a list of strings, got {}", kind(&other)),
+                ));
+            }
+        };
+        let completions = match obj.remove("completions") {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                return Err(self.err(
+                    Some("completions"),
+                    format!("must be a list of strings, got {}", kind(&other)),
+                ));
+            }
+        };
+        if completions.len() > prompts.len() {
+            return Err(self.err(
+                Some("completions"),
+                format!(
+                    "has {} entries but \"prompts\" has only {}",
+                    completions.len(),
+                    prompts.len()
+                ),
+            ));
+        }
+        if prompts.is_empty() {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let mut turns = Vec::with_capacity(prompts.len());
+        let mut completions = completions.into_iter();
+        for (i, p) in prompts.into_iter().enumerate() {
+            let Value::String(p) = p else {
+                return Err(self.err(
+                    Some(&format!("prompts[{i}]")),
+                    format!("must be a string, got {}", kind(&p)),
+                ));
+            };
+            let c = match completions.next() {
+                None => None,
+                Some(Value::String(c)) => Some(c),
+                Some(other) => {
+                    return Err(self.err(
+                        Some(&format!("completions[{i}]")),
+                        format!("must be a string, got {}", kind(&other)),
+                    ));
+                }
+            };
+            turns.push((p, c));
+        }
+        match self.session_index.get(&id) {
+            Some(&idx) => self.session_turns[idx].1.extend(turns),
+            None => {
+                self.session_index
+                    .insert(id.clone(), self.session_turns.len());
+                self.session_turns.push((id, turns));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes parsing: the collection, or `Empty` when it has no prompt.
+    pub fn finish(self) -> Result<Dataset, DatasetError> {
+        let sha256 = hex::encode(self.hasher.finalize());
+        let schema = self.schema.map(|s| s.0).unwrap_or(Schema::Plain);
+        let (prompts, completions, sessions) = match schema {
+            Schema::Plain => (self.plain_prompts, self.plain_completions, Vec::new()),
+            Schema::Sessioned => {
+                let mut prompts = Vec::new();
+                let mut completions = Vec::new();
+                let mut sessions = Vec::with_capacity(self.session_turns.len());
+                for (id, turns) in self.session_turns {
+                    sessions.push(Session {
+                        id,
+                        first_turn: prompts.len() as u32,
+                        turns: turns.len() as u32,
+                    });
+                    for (p, c) in turns {
+                        prompts.push(p);
+                        completions.push(c);
+                    }
+                }
+                (prompts, completions, sessions)
+            }
+        };
+        if prompts.is_empty() {
+            return Err(DatasetError::Empty { file: self.name });
+        }
+        Ok(Dataset {
+            name: self.name,
+            schema,
+            prompts,
+            completions,
+            sessions,
+            skipped_records: self.skipped,
+            records: self.records,
+            sha256,
+            bytes: self.bytes,
+        })
+    }
+}
+
+fn schema_name(s: Schema) -> &'static str {
+    match s {
+        Schema::Plain => "plain (no \"session_id\")",
+        Schema::Sessioned => "sessioned (has \"session_id\")",
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Dataset, DatasetError> {
+        parse_jsonl(s.as_bytes(), "t.jsonl")
+    }
+
+    #[test]
+    fn plain_with_bom_blank_lines_and_extra_keys() {
+        let d = parse("\u{feff}{\"prompt\": \"a\", \"completion\": \"b\", \"x\": 1}\n\n  \n{\"prompt\": \"c\"}\r\n{\"prompt\": null}\n").unwrap();
+        assert_eq!(d.schema, Schema::Plain);
+        assert_eq!(d.prompts, vec!["a", "c"]);
+        assert_eq!(d.completions, vec![Some("b".to_string()), None]);
+        assert_eq!(d.skipped_records, 1);
+        assert_eq!(d.records, 3);
+    }
+
+    #[test]
+    fn sessioned_joins_same_id_in_file_order_and_keeps_type() {
+        let d = parse(concat!(
+            "{\"session_id\": 7, \"prompts\": [\"a1\", \"a2\"], \"completions\": [\"c1\"]}\n",
+            "{\"session_id\": \"7\", \"prompts\": [\"b1\"]}\n",
+            "{\"session_id\": 7, \"prompts\": [\"a3\"]}\n",
+            "{\"session_id\": 8, \"prompts\": []}\n",
+        ))
+        .unwrap();
+        assert_eq!(d.schema, Schema::Sessioned);
+        assert_eq!(d.sessions.len(), 2);
+        assert_eq!(serde_json::to_string(&d.sessions[0].id).unwrap(), "7");
+        assert_eq!(serde_json::to_string(&d.sessions[1].id).unwrap(), "\"7\"");
+        assert_eq!(d.sessions[0].turns, 3);
+        assert_eq!(d.prompts, vec!["a1", "a2", "a3", "b1"]);
+        assert_eq!(d.completions[0].as_deref(), Some("c1"));
+        assert_eq!(d.completions[1], None);
+        assert_eq!(d.skipped_records, 1);
+    }
+
+    fn err_of(s: &str) -> String {
+        parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        assert_eq!(
+            err_of("{\"prompt\": \"a\"}\n{\"prompt\": 3}\n"),
+            "t.jsonl:2: field 'prompt': must be a string, got a number"
+        );
+        assert!(err_of("{\"prompt\": \"a\"}\n\n{oops\n").starts_with("t.jsonl:3: invalid JSON"));
+        assert!(err_of("{\"text\": \"a\"}\n").starts_with("t.jsonl:1: field 'prompt': missing"));
+        assert_eq!(
+            err_of("{\"prompt\": \"a\", \"completion\": null}\n"),
+            "t.jsonl:1: field 'completion': is null: omit the key or give a string"
+        );
+        assert!(
+            err_of("{\"prompt\": \"a\"}\n{\"session_id\": 1, \"prompts\": [\"x\"]}\n")
+                .starts_with("t.jsonl:2: mixed schemas")
+        );
+        assert!(err_of("{\"session_id\": 1}\n").starts_with("t.jsonl:1: field 'prompts': missing"));
+        assert_eq!(
+            err_of("{\"session_id\": 1, \"prompts\": [\"a\", 2]}\n"),
+            "t.jsonl:1: field 'prompts[1]': must be a string, got a number"
+        );
+        assert_eq!(
+            err_of("{\"session_id\": 1.5, \"prompts\": [\"a\"]}\n"),
+            "t.jsonl:1: field 'session_id': must be an integer or a string, got a number"
+        );
+        assert!(err_of("[1]\n").contains("must be a JSON object"));
+        assert_eq!(err_of(""), "t.jsonl: no prompts: the collection is empty");
+        let bad_utf8 = parse_jsonl(
+            &b"{\"prompt\": \"a\"}\n{\"prompt\": \"\xff\"}\n"[..],
+            "u.jsonl",
+        )
+        .unwrap_err();
+        assert_eq!(bad_utf8.line(), Some(2));
+        assert!(bad_utf8.to_string().contains("invalid UTF-8"));
+    }
+
+    #[test]
+    fn hash_covers_raw_bytes() {
+        let a = parse("{\"prompt\": \"a\"}\n").unwrap();
+        let b = parse("{\"prompt\": \"a\"}\n\n").unwrap();
+        assert_ne!(a.sha256, b.sha256);
+        assert_eq!(a.bytes, 16);
+    }
+}

@@ -1,0 +1,17 @@
+//! The domain layer: pure, synchronous, deterministic generation. Datasets, tokenization, sampling, arrival
+//! processes, writers and statistics live here.
+//!
+//! Nothing in this module imports tokio, axum, tower or utoipa, and its errors know nothing of HTTP: the CLI
+//! and the service both call the same functions.
+
+pub mod arrival;
+pub mod dataset;
+pub mod generate;
+pub mod lengths;
+pub mod run;
+pub mod sample;
+pub mod sampler;
+pub mod spec;
+pub mod stats;
+pub mod tokenizer;
+pub mod writer;

@@ -1,0 +1,178 @@
+//! One generation run to an output directory: the workload file plus `manifest.json`, both written through
+//! temporary files and renamed into place only when complete.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
+use super::lengths::TokenizedDataset;
+use super::spec::{GenerationSpec, ValidatedSpec};
+use super::tokenizer::TokenCounter;
+use super::writer::{LineTap, WorkloadFile, workload_file_name};
+
+/// Name of the manifest file.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// An input file as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputFile {
+    /// What it is used for (`prompts`, `trace`, ...).
+    pub role: String,
+    /// Path (CLI) or id (service).
+    pub name: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Generator name and version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GeneratorInfo {
+    /// `workload-generator`.
+    pub name: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+}
+
+/// Which tokenizer counted the lengths.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenizerInfo {
+    /// Name as requested.
+    pub id: String,
+    /// SHA-256 prefix of its `tokenizer.json`.
+    pub fingerprint: String,
+    /// Whether special tokens were counted.
+    pub add_special_tokens: bool,
+}
+
+/// The output file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputInfo {
+    /// File name inside the output directory.
+    pub file: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// `manifest.json`: everything needed to reproduce and audit a workload. Deterministic for the same spec,
+/// inputs and seed (no wall-clock times).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Manifest {
+    /// Generator name and version.
+    pub generator: GeneratorInfo,
+    /// The seed used.
+    pub seed: u64,
+    /// The full normalized spec.
+    pub spec: GenerationSpec,
+    /// Every input file with its hash.
+    pub inputs: Vec<InputFile>,
+    /// The tokenizer.
+    pub tokenizer: TokenizerInfo,
+    /// The workload file.
+    pub output: OutputInfo,
+    /// Counts and achieved statistics.
+    pub summary: Summary,
+}
+
+/// Why a run failed.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// Generation failed or was cancelled.
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    /// Writing the output failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Path of the workload file.
+    pub workload: PathBuf,
+    /// Path of the manifest.
+    pub manifest_path: PathBuf,
+    /// The manifest.
+    pub manifest: Manifest,
+}
+
+/// Everything a run needs besides the spec.
+pub struct RunInput<'a> {
+    /// Prompt collection with lengths.
+    pub data: &'a TokenizedDataset,
+    /// The tokenizer that counted them.
+    pub tokenizer: &'a TokenCounter,
+    /// Input files for the manifest.
+    pub inputs: Vec<InputFile>,
+    /// Receives each JSONL line as it is written (streaming responses).
+    pub tap: Option<LineTap>,
+    /// Polled between entries.
+    pub cancel: &'a (dyn Fn() -> bool + Sync),
+    /// Progress callback.
+    pub progress: &'a mut dyn FnMut(Progress),
+}
+
+/// Generates into `dir`: `workload.jsonl|json` and `manifest.json`.
+pub fn run_to_dir(
+    spec: &ValidatedSpec,
+    input: RunInput<'_>,
+    dir: &Path,
+) -> Result<RunOutput, RunError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| RunError::Io { path, source }
+    };
+    let s = spec.spec();
+    let mut file =
+        WorkloadFile::create(dir, s.output.format, s.output.ascii, input.tap).map_err(io(dir))?;
+    let summary = generate(
+        spec,
+        GenerateInput {
+            data: input.data,
+            cancel: input.cancel,
+            progress: input.progress,
+        },
+        &mut file,
+    )?;
+    let bytes = file.bytes();
+    let manifest = Manifest {
+        generator: GeneratorInfo {
+            name: "workload-generator",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        seed: spec.seed(),
+        spec: s.clone(),
+        inputs: input.inputs,
+        tokenizer: TokenizerInfo {
+            id: input.tokenizer.id().to_string(),
+            fingerprint: input.tokenizer.fingerprint().to_string(),
+            add_special_tokens: s.add_special_tokens,
+        },
+        output: OutputInfo {
+            file: workload_file_name(s.output.format).to_string(),
+            bytes,
+        },
+        summary,
+    };
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let tmp = dir.join(format!(".{MANIFEST_FILE}.partial-{}", std::process::id()));
+    let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    text.push(b'\n');
+    std::fs::write(&tmp, &text).map_err(io(&tmp))?;
+    let workload = file.commit().map_err(io(dir))?;
+    std::fs::rename(&tmp, &manifest_path).map_err(io(&manifest_path))?;
+    Ok(RunOutput {
+        workload,
+        manifest_path,
+        manifest,
+    })
+}

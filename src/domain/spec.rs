@@ -1,0 +1,400 @@
+//! The generation spec: one JSON document that describes a workload. The CLI (`generate --spec FILE`, or its
+//! flags) and the HTTP service (`POST /v1/workloads`) accept the same document.
+//!
+//! `GenerationSpec` is the wire-compatible serde type (unknown keys are rejected, so typos are caught);
+//! [`GenerationSpec::validate`] turns it into a [`ValidatedSpec`] or a [`SpecError`] naming the field path.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::arrival::ArrivalKind;
+use super::sampler::Tolerance;
+use super::tokenizer::DEFAULT_TOKENIZER;
+
+/// Which traffic shape to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceType {
+    /// Constant rate (`traffic.target_qps`).
+    Constant,
+    /// Sine-shaped rate and length patterns.
+    Synthetic,
+    /// Grafana-exported statistics.
+    Stat,
+    /// Azure LLM inference trace replay.
+    Azure,
+    /// Mooncake trace replay.
+    Mooncake,
+    /// BurstGPT trace replay.
+    Burstgpt,
+    /// A user trace with a column mapping.
+    Generic,
+    /// Agent session DAGs.
+    Agent,
+}
+
+impl TraceType {
+    /// The name used in specs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceType::Constant => "constant",
+            TraceType::Synthetic => "synthetic",
+            TraceType::Stat => "stat",
+            TraceType::Azure => "azure",
+            TraceType::Mooncake => "mooncake",
+            TraceType::Burstgpt => "burstgpt",
+            TraceType::Generic => "generic",
+            TraceType::Agent => "agent",
+        }
+    }
+}
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// `workload.jsonl`: one entry per line (default).
+    #[default]
+    Jsonl,
+    /// `workload.json`: one pretty-printed array.
+    Json,
+}
+
+/// Which `output_length` is emitted when the spec has an output-length target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputLengthSource {
+    /// The target itself (benchmark clients pin the generated length with it).
+    #[default]
+    Target,
+    /// The matched prompt's completion length (reference behaviour).
+    Dataset,
+}
+
+/// Traffic rate and arrival process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficSpec {
+    /// Requests per second for `constant` traffic (a float; default 1).
+    pub target_qps: f64,
+    /// Gap distribution: `poisson` (default), `uniform` or `gamma`.
+    pub arrival: ArrivalKind,
+    /// Gamma shape for `arrival: gamma` (1 = Poisson; CV = 1/√burstiness). Default 1.
+    pub burstiness: f64,
+}
+
+impl Default for TrafficSpec {
+    fn default() -> Self {
+        Self {
+            target_qps: 1.0,
+            arrival: ArrivalKind::Poisson,
+            burstiness: 1.0,
+        }
+    }
+}
+
+/// Length targets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LengthSpec {
+    /// Prompt length target in tokens (`--target-prompt-len`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_prompt_len: Option<u32>,
+    /// Output length target in tokens (`--target-completion-len`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_completion_len: Option<u32>,
+}
+
+/// How prompts are chosen from the collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingSpec {
+    /// Reuse prompts (default true). Without replacement, generation stops when the collection is used up.
+    pub replacement: bool,
+    /// First relative tolerance of the length window (default 0.5 for synthetic traffic, 0.1 for traces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_tolerance: Option<f64>,
+    /// Tolerance increment (default 0.05); windows widen up to and including ±100%.
+    pub tolerance_step: f64,
+}
+
+impl Default for SamplingSpec {
+    fn default() -> Self {
+        Self {
+            replacement: true,
+            initial_tolerance: None,
+            tolerance_step: 0.05,
+        }
+    }
+}
+
+/// Output options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSpec {
+    /// `jsonl` (default) or `json`.
+    pub format: OutputFormat,
+    /// Escape non-ASCII characters as `\uXXXX`, as Python's `json.dumps` does (default false: UTF-8).
+    pub ascii: bool,
+}
+
+/// The generation spec (the JSON accepted by `generate --spec` and `POST /v1/workloads`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSpec {
+    /// The traffic shape.
+    pub trace_type: TraceType,
+    /// Seed of every random choice; random when absent (and then recorded in the manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Prompt collection by id (service) or `"sample"` for the built-in one. Default: `sample`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Prompt collection by path (CLI only; the service refuses paths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_file: Option<String>,
+    /// Tokenizer name: the embedded default, a `tokenizer.json` path (CLI), or a hub id in the local cache.
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: String,
+    /// Count special tokens (BOS/EOS) as the reference does (default true).
+    #[serde(default = "default_true")]
+    pub add_special_tokens: bool,
+    /// Length of the workload in ms (default 60000).
+    #[serde(default = "default_duration")]
+    pub duration_ms: u64,
+    /// Grid of the rate series in ms (default 1000). It never changes the workload's length.
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    /// Traffic rate and arrival process.
+    #[serde(default)]
+    pub traffic: TrafficSpec,
+    /// Length targets.
+    #[serde(default)]
+    pub lengths: LengthSpec,
+    /// Prompt selection.
+    #[serde(default)]
+    pub sampling: SamplingSpec,
+    /// Emitted `output_length` when there is an output target: `target` (default) or `dataset`.
+    #[serde(default)]
+    pub output_length_source: OutputLengthSource,
+    /// At most this many sessions open at once (sessioned collections); absent or 0 = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_sessions: Option<u32>,
+    /// Output options.
+    #[serde(default)]
+    pub output: OutputSpec,
+}
+
+fn default_tokenizer() -> String {
+    DEFAULT_TOKENIZER.to_string()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_duration() -> u64 {
+    60_000
+}
+fn default_interval() -> u64 {
+    1000
+}
+
+/// A spec field with an invalid value.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("{field} {message}")]
+pub struct SpecError {
+    /// Dotted field path, e.g. `traffic.target_qps`.
+    pub field: String,
+    /// What is wrong, e.g. `must be > 0`.
+    pub message: String,
+}
+
+impl SpecError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A spec whose values have been checked; `seed` is always set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedSpec {
+    spec: GenerationSpec,
+    seed: u64,
+}
+
+impl ValidatedSpec {
+    /// The normalized spec (defaults filled in, `seed` set).
+    pub fn spec(&self) -> &GenerationSpec {
+        &self.spec
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The tolerance schedule for this trace type.
+    pub fn tolerance(&self) -> Tolerance {
+        let base = match self.spec.trace_type {
+            TraceType::Constant | TraceType::Synthetic | TraceType::Stat => Tolerance::SYNTHETIC,
+            _ => Tolerance::TRACE,
+        };
+        Tolerance {
+            initial: self.spec.sampling.initial_tolerance.unwrap_or(base.initial),
+            step: self.spec.sampling.tolerance_step,
+            max: 1.0,
+        }
+    }
+
+    /// Session concurrency limit (None = unlimited).
+    pub fn max_open_sessions(&self) -> Option<u32> {
+        self.spec.max_concurrent_sessions.filter(|&k| k > 0)
+    }
+}
+
+fn positive_finite(field: &str, v: f64) -> Result<(), SpecError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(SpecError::new(field, "must be > 0"))
+    }
+}
+
+impl GenerationSpec {
+    /// A spec of `trace_type` with every default.
+    pub fn new(trace_type: TraceType) -> Self {
+        Self {
+            trace_type,
+            seed: None,
+            dataset: None,
+            prompt_file: None,
+            tokenizer: default_tokenizer(),
+            add_special_tokens: true,
+            duration_ms: default_duration(),
+            interval_ms: default_interval(),
+            traffic: TrafficSpec::default(),
+            lengths: LengthSpec::default(),
+            sampling: SamplingSpec::default(),
+            output_length_source: OutputLengthSource::default(),
+            max_concurrent_sessions: None,
+            output: OutputSpec::default(),
+        }
+    }
+
+    /// Checks every value; a missing seed is drawn from the OS.
+    pub fn validate(mut self) -> Result<ValidatedSpec, SpecError> {
+        if self.duration_ms == 0 {
+            return Err(SpecError::new("duration_ms", "must be > 0"));
+        }
+        if self.interval_ms == 0 {
+            return Err(SpecError::new("interval_ms", "must be > 0"));
+        }
+        if self.dataset.is_some() && self.prompt_file.is_some() {
+            return Err(SpecError::new(
+                "dataset",
+                "cannot be combined with prompt_file: give one of them",
+            ));
+        }
+        if self.tokenizer.trim().is_empty() {
+            return Err(SpecError::new("tokenizer", "must not be empty"));
+        }
+        positive_finite("traffic.target_qps", self.traffic.target_qps)?;
+        if self.traffic.arrival == ArrivalKind::Gamma {
+            positive_finite("traffic.burstiness", self.traffic.burstiness)?;
+        }
+        if self.lengths.target_prompt_len == Some(0) {
+            return Err(SpecError::new(
+                "lengths.target_prompt_len",
+                "must be > 0 (omit it for no target)",
+            ));
+        }
+        if self.lengths.target_completion_len == Some(0) {
+            return Err(SpecError::new(
+                "lengths.target_completion_len",
+                "must be > 0 (omit it for no target)",
+            ));
+        }
+        if let Some(t) = self.sampling.initial_tolerance
+            && !(t.is_finite() && t > 0.0 && t <= 1.0)
+        {
+            return Err(SpecError::new(
+                "sampling.initial_tolerance",
+                "must be within (0, 1]",
+            ));
+        }
+        if !(self.sampling.tolerance_step.is_finite() && self.sampling.tolerance_step > 0.0) {
+            return Err(SpecError::new("sampling.tolerance_step", "must be > 0"));
+        }
+        // Estimated size guard: 10^9 requests would take hours and hundreds of GB.
+        if self.trace_type == TraceType::Constant {
+            let expected = self.traffic.target_qps * self.duration_ms as f64 / 1000.0;
+            if expected > 1e9 {
+                return Err(SpecError::new(
+                    "traffic.target_qps",
+                    format!(
+                        "with duration_ms gives about {expected:.0} requests; at most 10^9 are allowed"
+                    ),
+                ));
+            }
+        }
+        if self.dataset.is_none() && self.prompt_file.is_none() {
+            self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());
+        }
+        let seed = self.seed.unwrap_or_else(rand::random);
+        self.seed = Some(seed);
+        Ok(ValidatedSpec { spec: self, seed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_round_trip() {
+        let s: GenerationSpec =
+            serde_json::from_str(r#"{"trace_type": "constant", "seed": 3}"#).unwrap();
+        assert_eq!(s.duration_ms, 60_000);
+        assert_eq!(s.traffic.target_qps, 1.0);
+        assert!(s.sampling.replacement);
+        assert_eq!(s.tokenizer, DEFAULT_TOKENIZER);
+        let v = s.clone().validate().unwrap();
+        let back: GenerationSpec =
+            serde_json::from_str(&serde_json::to_string(v.spec()).unwrap()).unwrap();
+        assert_eq!(&back, v.spec());
+        assert_eq!(v.seed(), 3);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected_with_the_field() {
+        let e = serde_json::from_str::<GenerationSpec>(
+            r#"{"trace_type": "constant", "traffic": {"qps": 1}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `qps`"), "{e}");
+        let mut s = GenerationSpec::new(TraceType::Constant);
+        s.traffic.target_qps = 0.0;
+        assert_eq!(
+            s.validate().unwrap_err().to_string(),
+            "traffic.target_qps must be > 0"
+        );
+        let mut s = GenerationSpec::new(TraceType::Constant);
+        s.traffic.arrival = ArrivalKind::Gamma;
+        s.traffic.burstiness = -1.0;
+        assert_eq!(s.validate().unwrap_err().field, "traffic.burstiness");
+        let mut s = GenerationSpec::new(TraceType::Constant);
+        s.sampling.initial_tolerance = Some(1.5);
+        assert_eq!(
+            s.validate().unwrap_err().field,
+            "sampling.initial_tolerance"
+        );
+    }
+
+    #[test]
+    fn missing_seed_is_drawn_and_recorded() {
+        let v = GenerationSpec::new(TraceType::Constant).validate().unwrap();
+        assert_eq!(v.spec().seed, Some(v.seed()));
+    }
+}

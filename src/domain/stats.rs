@@ -1,0 +1,170 @@
+//! Achieved statistics of a generated workload, collected in one pass with memory independent of the
+//! number of requests (exact histograms of integer lengths).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// An exact histogram of non-negative integers.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    counts: BTreeMap<u64, u64>,
+    n: u64,
+    sum: u128,
+}
+
+impl Histogram {
+    /// Adds one value.
+    pub fn add(&mut self, v: u64) {
+        *self.counts.entry(v).or_default() += 1;
+        self.n += 1;
+        self.sum += v as u128;
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The smallest value `v` such that at least `q·n` values are ≤ `v` (nearest-rank percentile).
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        if self.n == 0 {
+            return None;
+        }
+        let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
+        let mut seen = 0;
+        for (&v, &c) in &self.counts {
+            seen += c;
+            if seen >= rank {
+                return Some(v);
+            }
+        }
+        self.counts.keys().next_back().copied()
+    }
+
+    /// Mean of the values.
+    pub fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum as f64 / self.n as f64)
+    }
+
+    /// Summary (min, mean, p50, p90, p99, max).
+    pub fn summary(&self) -> Option<LengthSummary> {
+        Some(LengthSummary {
+            count: self.n,
+            min: *self.counts.keys().next()?,
+            mean: round3(self.mean()?),
+            p50: self.quantile(0.5)?,
+            p90: self.quantile(0.9)?,
+            p99: self.quantile(0.99)?,
+            max: *self.counts.keys().next_back()?,
+        })
+    }
+}
+
+/// Rounds to 3 decimals so reports are stable and readable.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Distribution summary of a length (tokens).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LengthSummary {
+    /// Number of values.
+    pub count: u64,
+    /// Smallest.
+    pub min: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median (nearest rank).
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// How far emitted prompt lengths are from their targets (relative error).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LengthError {
+    /// Requests that had a prompt-length target.
+    pub targeted: u64,
+    /// Median relative error |len − target| / target.
+    pub median: f64,
+    /// 99th percentile of the relative error.
+    pub p99: f64,
+    /// Largest relative error.
+    pub max: f64,
+    /// Fraction of targeted requests more than 5% off.
+    pub fraction_outside_5pct: f64,
+}
+
+/// Collects relative errors in units of 1e-4.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorCollector {
+    hist: Histogram,
+    outside: u64,
+}
+
+impl ErrorCollector {
+    /// Records one (length, target) pair.
+    pub fn add(&mut self, len: u32, target: u32) {
+        let rel = (len as f64 - target as f64).abs() / target.max(1) as f64;
+        if rel > 0.05 {
+            self.outside += 1;
+        }
+        self.hist.add((rel * 10_000.0).round() as u64);
+    }
+
+    /// The summary, or None without targets.
+    pub fn summary(&self) -> Option<LengthError> {
+        let n = self.hist.len();
+        let q = |p| self.hist.quantile(p).map_or(0.0, |v| v as f64 / 10_000.0);
+        (n > 0).then(|| LengthError {
+            targeted: n,
+            median: q(0.5),
+            p99: q(0.99),
+            max: q(1.0),
+            fraction_outside_5pct: round3(self.outside as f64 / n as f64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let mut h = Histogram::default();
+        for v in 1..=100 {
+            h.add(v);
+        }
+        assert_eq!(h.quantile(0.5), Some(50));
+        assert_eq!(h.quantile(0.99), Some(99));
+        assert_eq!(h.quantile(1.0), Some(100));
+        let s = h.summary().unwrap();
+        assert_eq!((s.min, s.max, s.mean), (1, 100, 50.5));
+        assert!(Histogram::default().summary().is_none());
+    }
+
+    #[test]
+    fn length_error() {
+        let mut e = ErrorCollector::default();
+        e.add(100, 100);
+        e.add(110, 100);
+        e.add(90, 100);
+        e.add(104, 100);
+        let s = e.summary().unwrap();
+        assert_eq!(s.targeted, 4);
+        assert_eq!(s.max, 0.1);
+        assert_eq!(s.fraction_outside_5pct, 0.5);
+        assert_eq!(s.median, 0.04);
+    }
+}

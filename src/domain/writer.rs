@@ -1,0 +1,363 @@
+//! Workload entries and their serialisation: `workload.jsonl` (one entry per line) or `workload.json` (a
+//! pretty-printed array, indent 4). Output mimics Python's `json.dumps` defaults (separators `", "` and
+//! `": "`, keys in the reference order); strings are UTF-8, or `\uXXXX`-escaped like Python with `ascii`.
+//!
+//! Files are streamed to a temporary name in the output directory and renamed into place only when
+//! complete, so a failed or cancelled run never leaves a file that looks finished.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::dataset::SessionId;
+use super::spec::OutputFormat;
+
+/// One request of an entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request<'a> {
+    /// The prompt text.
+    pub prompt: Cow<'a, str>,
+    /// Token count of the prompt.
+    pub prompt_length: u32,
+    /// Output length in tokens, or null.
+    pub output_length: Option<u32>,
+    /// Session id (sessioned collections only).
+    pub session_id: Option<&'a SessionId>,
+}
+
+/// One workload line: a dispatch time and its requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'a> {
+    /// Milliseconds from the start of replay.
+    pub timestamp: u64,
+    /// Requests sent at that time (may be empty).
+    pub requests: Vec<Request<'a>>,
+}
+
+/// Writes a JSON string literal, UTF-8 or Python-style ASCII.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str, ascii: bool) {
+    if !ascii {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+        return;
+    }
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, ch) in s.char_indices() {
+        let c = ch as u32;
+        let plain = (0x20..0x7f).contains(&c) && ch != '"' && ch != '\\';
+        if plain {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + ch.len_utf8();
+        match ch {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            _ => {
+                let mut units = [0u16; 2];
+                for u in ch.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{u:04x}");
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn write_u32_opt(out: &mut Vec<u8>, v: Option<u32>) {
+    match v {
+        Some(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_session(out: &mut Vec<u8>, id: &SessionId, ascii: bool) {
+    match id {
+        SessionId::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        SessionId::Str(s) => write_json_str(out, s, ascii),
+    }
+}
+
+/// Appends one JSONL line (with its newline) for `e`.
+pub fn format_jsonl(out: &mut Vec<u8>, e: &Entry<'_>, ascii: bool) {
+    out.extend_from_slice(b"{\"timestamp\": ");
+    out.extend_from_slice(itoa::Buffer::new().format(e.timestamp).as_bytes());
+    out.extend_from_slice(b", \"requests\": [");
+    for (i, r) in e.requests.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"{\"prompt\": ");
+        write_json_str(out, &r.prompt, ascii);
+        out.extend_from_slice(b", \"prompt_length\": ");
+        write_u32_opt(out, Some(r.prompt_length));
+        out.extend_from_slice(b", \"output_length\": ");
+        write_u32_opt(out, r.output_length);
+        if let Some(id) = r.session_id {
+            out.extend_from_slice(b", \"session_id\": ");
+            write_session(out, id, ascii);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}\n");
+}
+
+/// Appends one element of the pretty JSON array (Python `indent=4`), preceded by `,\n` unless first.
+pub fn format_pretty(out: &mut Vec<u8>, e: &Entry<'_>, ascii: bool, first: bool) {
+    if !first {
+        out.extend_from_slice(b",\n");
+    }
+    out.extend_from_slice(b"    {\n        \"timestamp\": ");
+    out.extend_from_slice(itoa::Buffer::new().format(e.timestamp).as_bytes());
+    out.extend_from_slice(b",\n        \"requests\": ");
+    if e.requests.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        out.extend_from_slice(b"[\n");
+        for (i, r) in e.requests.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            out.extend_from_slice(b"            {\n                \"prompt\": ");
+            write_json_str(out, &r.prompt, ascii);
+            out.extend_from_slice(b",\n                \"prompt_length\": ");
+            write_u32_opt(out, Some(r.prompt_length));
+            out.extend_from_slice(b",\n                \"output_length\": ");
+            write_u32_opt(out, r.output_length);
+            if let Some(id) = r.session_id {
+                out.extend_from_slice(b",\n                \"session_id\": ");
+                write_session(out, id, ascii);
+            }
+            out.extend_from_slice(b"\n            }");
+        }
+        out.extend_from_slice(b"\n        ]");
+    }
+    out.extend_from_slice(b"\n    }");
+}
+
+/// Why a sink stopped accepting entries.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Writing failed.
+    #[error("writing the workload failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The consumer went away (a streaming client disconnected).
+    #[error("the consumer of the workload stream went away")]
+    Closed,
+}
+
+/// Receives entries in timestamp order.
+pub trait EntrySink {
+    /// Takes one entry.
+    fn entry(&mut self, e: &Entry<'_>) -> Result<(), SinkError>;
+}
+
+/// A callback that receives every JSONL line as it is written; returns false when its consumer is gone.
+pub type LineTap = Box<dyn FnMut(&[u8]) -> bool + Send>;
+
+/// The file name for a format: `workload.jsonl` or `workload.json`.
+pub fn workload_file_name(format: OutputFormat) -> &'static str {
+    match format {
+        OutputFormat::Jsonl => "workload.jsonl",
+        OutputFormat::Json => "workload.json",
+    }
+}
+
+/// Streams entries to `<dir>/workload.{jsonl,json}` through a temporary file; see [`WorkloadFile::commit`].
+pub struct WorkloadFile {
+    format: OutputFormat,
+    ascii: bool,
+    out: Option<BufWriter<File>>,
+    tmp: PathBuf,
+    dest: PathBuf,
+    buf: Vec<u8>,
+    line: Vec<u8>,
+    first: bool,
+    bytes: u64,
+    tap: Option<LineTap>,
+}
+
+impl WorkloadFile {
+    /// Opens a temporary file in `dir` (created if needed).
+    pub fn create(
+        dir: &Path,
+        format: OutputFormat,
+        ascii: bool,
+        tap: Option<LineTap>,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let dest = dir.join(workload_file_name(format));
+        let tmp = dir.join(format!(
+            ".{}.partial-{}",
+            workload_file_name(format),
+            std::process::id()
+        ));
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let mut bytes = 0;
+        if format == OutputFormat::Json {
+            out.write_all(b"[\n")?;
+            bytes = 2;
+        }
+        Ok(Self {
+            format,
+            ascii,
+            out: Some(out),
+            tmp,
+            dest,
+            buf: Vec::with_capacity(1 << 16),
+            line: Vec::new(),
+            first: true,
+            bytes,
+            tap,
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Flushes, syncs and renames the file into place; returns its final path.
+    pub fn commit(mut self) -> std::io::Result<PathBuf> {
+        let mut out = self.out.take().expect("not committed twice");
+        if self.format == OutputFormat::Json {
+            let tail: &[u8] = if self.first { b"]" } else { b"\n]" };
+            out.write_all(tail)?;
+            self.bytes += tail.len() as u64;
+        }
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&self.tmp, &self.dest)?;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for WorkloadFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl EntrySink for WorkloadFile {
+    fn entry(&mut self, e: &Entry<'_>) -> Result<(), SinkError> {
+        self.buf.clear();
+        match self.format {
+            OutputFormat::Jsonl => format_jsonl(&mut self.buf, e, self.ascii),
+            OutputFormat::Json => format_pretty(&mut self.buf, e, self.ascii, self.first),
+        }
+        self.first = false;
+        let out = self.out.as_mut().expect("open");
+        out.write_all(&self.buf)?;
+        self.bytes += self.buf.len() as u64;
+        if let Some(tap) = &mut self.tap {
+            let line: &[u8] = if self.format == OutputFormat::Jsonl {
+                &self.buf
+            } else {
+                self.line.clear();
+                format_jsonl(&mut self.line, e, self.ascii);
+                &self.line
+            };
+            if !tap(line) {
+                return Err(SinkError::Closed);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects entries in memory as owned JSONL text (tests and small previews).
+#[derive(Debug, Default)]
+pub struct VecSink {
+    /// The JSONL text.
+    pub jsonl: Vec<u8>,
+}
+
+impl EntrySink for VecSink {
+    fn entry(&mut self, e: &Entry<'_>) -> Result<(), SinkError> {
+        format_jsonl(&mut self.jsonl, e, false);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(session: Option<&SessionId>) -> Entry<'_> {
+        Entry {
+            timestamp: 19,
+            requests: vec![Request {
+                prompt: Cow::Borrowed("héllo \"q\"\n\u{7f}😀"),
+                prompt_length: 101,
+                output_length: None,
+                session_id: session,
+            }],
+        }
+    }
+
+    #[test]
+    fn jsonl_matches_python_json_dumps() {
+        let id = SessionId::Int(0.into());
+        let mut out = Vec::new();
+        format_jsonl(&mut out, &entry(Some(&id)), true);
+        // json.dumps({"timestamp": 19, "requests": [{"prompt": "héllo \"q\"\n\x7f😀", "prompt_length": 101,
+        //             "output_length": None, "session_id": 0}]})
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"timestamp\": 19, \"requests\": [{\"prompt\": \"h\\u00e9llo \\\"q\\\"\\n\\u007f\\ud83d\\ude00\", \"prompt_length\": 101, \"output_length\": null, \"session_id\": 0}]}\n"
+        );
+        let mut out = Vec::new();
+        format_jsonl(&mut out, &entry(None), false);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.contains("héllo \\\"q\\\"\\n\u{7f}😀"));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["requests"][0]["prompt"], "héllo \"q\"\n\u{7f}😀");
+        let empty = Entry {
+            timestamp: 5,
+            requests: vec![],
+        };
+        let mut out = Vec::new();
+        format_jsonl(&mut out, &empty, false);
+        assert_eq!(out, b"{\"timestamp\": 5, \"requests\": []}\n");
+    }
+
+    #[test]
+    fn pretty_array_matches_python_indent_4() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = SessionId::Str("s".into());
+        let mut w = WorkloadFile::create(dir.path(), OutputFormat::Json, false, None).unwrap();
+        let mut e = entry(Some(&id));
+        e.requests[0].prompt = Cow::Borrowed("p");
+        w.entry(&e).unwrap();
+        w.entry(&Entry {
+            timestamp: 20,
+            requests: vec![],
+        })
+        .unwrap();
+        let path = w.commit().unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let want = "[\n    {\n        \"timestamp\": 19,\n        \"requests\": [\n            {\n                \"prompt\": \"p\",\n                \"prompt_length\": 101,\n                \"output_length\": null,\n                \"session_id\": \"s\"\n            }\n        ]\n    },\n    {\n        \"timestamp\": 20,\n        \"requests\": []\n    }\n]";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn uncommitted_file_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut w = WorkloadFile::create(dir.path(), OutputFormat::Jsonl, false, None).unwrap();
+            w.entry(&entry(None)).unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
