@@ -315,6 +315,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             data: &data,
             tokenizer: &tokenizer,
             inputs,
+            files: &crate::domain::files::PathResolver,
             tap: None,
             cancel: &|| false,
             progress: &mut progress,

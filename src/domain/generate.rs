@@ -11,10 +11,12 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::arrival::{Arrivals, RatePiece};
+use super::files::FileResolver;
 use super::lengths::TokenizedDataset;
 use super::sampler::{PickKind, Sampler};
 use super::spec::{OutputLengthSource, TraceType, ValidatedSpec};
 use super::stats::{ErrorCollector, Histogram, LengthError, LengthSummary, round3};
+use super::tokenizer::TokenCounter;
 use super::writer::{Entry, EntrySink, Request, SinkError};
 
 /// RNG stream ids (one seed, independent streams).
@@ -37,6 +39,15 @@ pub fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
 /// Why generation stopped without a result.
 #[derive(Debug, Error)]
 pub enum GenerateError {
+    /// A spec value is unusable (found while generating, e.g. a file that does not resolve).
+    #[error(transparent)]
+    Spec(#[from] super::spec::SpecError),
+    /// An input file (trace, CSV, config) is invalid.
+    #[error(transparent)]
+    Input(#[from] super::files::InputError),
+    /// Tokenization failed.
+    #[error(transparent)]
+    Tokenizer(#[from] super::tokenizer::TokenizerError),
     /// The trace type exists in the spec but is not built yet.
     #[error("trace_type '{0}' is not implemented yet")]
     NotImplemented(&'static str),
@@ -147,6 +158,10 @@ impl Collector {
 pub struct GenerateInput<'a> {
     /// The prompt collection with token lengths.
     pub data: &'a TokenizedDataset,
+    /// The tokenizer that counted them (for prompts built to exact lengths).
+    pub tokenizer: &'a TokenCounter,
+    /// Resolves file names of the spec (paths in the CLI, uploaded ids in the service).
+    pub files: &'a dyn FileResolver,
     /// Polled between entries; true stops generation with `Cancelled`.
     pub cancel: &'a (dyn Fn() -> bool + Sync),
     /// Called now and then with progress.
@@ -311,6 +326,8 @@ mod tests {
             &v,
             GenerateInput {
                 data: d,
+                tokenizer: &TokenCounter::embedded(),
+                files: &crate::domain::files::PathResolver,
                 cancel: &|| false,
                 progress: &mut |_| {},
             },
@@ -422,6 +439,8 @@ mod tests {
             &v,
             GenerateInput {
                 data: &d,
+                tokenizer: &TokenCounter::embedded(),
+                files: &crate::domain::files::PathResolver,
                 cancel: &|| true,
                 progress: &mut |_| {},
             },
@@ -438,6 +457,8 @@ mod tests {
             &v,
             GenerateInput {
                 data: &d,
+                tokenizer: &TokenCounter::embedded(),
+                files: &crate::domain::files::PathResolver,
                 cancel: &|| false,
                 progress: &mut |_| {},
             },

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::files::{FileResolver, RecordingResolver};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
 use super::lengths::TokenizedDataset;
 use super::spec::{GenerationSpec, ValidatedSpec};
@@ -111,8 +112,10 @@ pub struct RunInput<'a> {
     pub data: &'a TokenizedDataset,
     /// The tokenizer that counted them.
     pub tokenizer: &'a TokenCounter,
-    /// Input files for the manifest.
+    /// Input files for the manifest (the prompt collection); files resolved while generating are added.
     pub inputs: Vec<InputFile>,
+    /// Resolves file names of the spec.
+    pub files: &'a dyn FileResolver,
     /// Receives each JSONL line as it is written (streaming responses).
     pub tap: Option<LineTap>,
     /// Polled between entries.
@@ -134,15 +137,20 @@ pub fn run_to_dir(
     let s = spec.spec();
     let mut file =
         WorkloadFile::create(dir, s.output.format, s.output.ascii, input.tap).map_err(io(dir))?;
+    let recording = RecordingResolver::new(input.files);
     let summary = generate(
         spec,
         GenerateInput {
             data: input.data,
+            tokenizer: input.tokenizer,
+            files: &recording,
             cancel: input.cancel,
             progress: input.progress,
         },
         &mut file,
     )?;
+    let mut inputs = input.inputs;
+    inputs.extend(recording.inputs().map_err(io(dir))?);
     let bytes = file.bytes();
     let manifest = Manifest {
         generator: GeneratorInfo {
@@ -151,7 +159,7 @@ pub fn run_to_dir(
         },
         seed: spec.seed(),
         spec: s.clone(),
-        inputs: input.inputs,
+        inputs,
         tokenizer: TokenizerInfo {
             id: input.tokenizer.id().to_string(),
             fingerprint: input.tokenizer.fingerprint().to_string(),
