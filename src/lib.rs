@@ -4,7 +4,14 @@
 //! # Layout
 //! - [`domain`]: pure, synchronous, deterministic generation (datasets, tokenizer, sampling, arrivals,
 //!   writers). Imports no async or HTTP crate.
-//! - [`cli`]: the command line (`generate`, `serve`, ...), calling the domain directly.
+//! - [`jobs`]: the job manager (admission, bounded blocking pool, persisted state), dataset and trace stores.
+//! - [`http`]: axum handlers, wire DTOs, the problem+json error envelope, OpenAPI.
+//! - [`config`], [`startup`]: settings and running the service; [`cli`]: the command line.
 
 pub mod cli;
+pub mod codes;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod jobs;
+pub mod startup;

@@ -1,28 +1,48 @@
-//! The command line: `generate` (the AIBrix generator's flags), and the other subcommands.
+//! The command line: `serve` (default), `generate` (the AIBrix generator's flags), `openapi`, `healthcheck`.
 
 use clap::{Parser, Subcommand};
 
+use crate::config::ServeConfig;
+
 pub mod generate;
+pub mod serve;
 
 /// Benchmark workload generator for LLM serving systems.
 #[derive(Debug, Parser)]
 #[command(name = "workload-generator", version, about)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (default: serve).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Service settings when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeConfig,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve(Box<ServeConfig>),
     /// Generate a workload file (accepts the AIBrix workload generator's flags).
     Generate(Box<generate::GenerateArgs>),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Exit 0 when the local service answers /healthz with 200 (for container health checks).
+    Healthcheck {
+        /// URL to check (default http://127.0.0.1:<port of WG_BIND>/healthz).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
-/// Runs the parsed command line; returns the process exit code.
+/// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Generate(args) => generate::run(*args),
+        None => serve::serve(cli.serve),
+        Some(Command::Serve(cfg)) => serve::serve(*cfg),
+        Some(Command::Generate(args)) => generate::run(*args),
+        Some(Command::Openapi) => serve::openapi(),
+        Some(Command::Healthcheck { url }) => serve::healthcheck(url),
     }
 }

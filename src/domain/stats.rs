@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An exact histogram of non-negative integers.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +72,7 @@ pub fn round3(x: f64) -> f64 {
 }
 
 /// Distribution summary of a length (tokens).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LengthSummary {
     /// Number of values.
     pub count: u64,

@@ -1,0 +1,201 @@
+//! The one error envelope: RFC 9457 `application/problem+json` with a stable `code` and the `request_id`.
+//!
+//! Handlers return [`ApiError`]. Its `IntoResponse` only attaches the error to the response; the
+//! [`render_problems`] middleware (which knows the request id) logs it once and writes the body. Rejections,
+//! the 404 fallback, 405 and panics all become `ApiError`s, so every error has the same shape.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use crate::codes::ErrorCode;
+
+/// A problem details body (RFC 9457) as sent on the wire.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+    "detail": "traffic.target_qps must be > 0", "code": "invalid_spec", "request_id": "6f1c0c7e-..."}))]
+pub struct Problem {
+    /// Always `about:blank`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status text.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// The request id (`x-request-id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The offending field, when known (dotted path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The offending line of an upload, when known (1-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+}
+
+/// An error answered to a client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// Status code.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Client-facing detail (generic for 5xx).
+    pub detail: String,
+    /// Field path, when known.
+    pub field: Option<String>,
+    /// Line number, when known.
+    pub line: Option<u64>,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
+    /// Internal cause, logged, never sent.
+    pub internal: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a status, code and detail.
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+            line: None,
+            retry_after: None,
+            internal: None,
+        }
+    }
+
+    /// 404 for a missing resource.
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("no {what} with id '{id}'"),
+        )
+    }
+
+    /// 500 with a generic detail; `cause` is logged only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal server error",
+        );
+        e.internal = Some(cause.to_string());
+        e
+    }
+
+    /// 422 invalid spec naming the field.
+    pub fn invalid_spec(field: &str, message: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidSpec,
+            format!("{field} {message}"),
+        );
+        e.field = Some(field.to_string());
+        e
+    }
+
+    /// Sets the field.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Sets the line.
+    pub fn with_line(mut self, line: Option<u64>) -> Self {
+        self.line = line;
+        self
+    }
+
+    /// The wire body.
+    pub fn problem(&self, request_id: Option<String>) -> Problem {
+        Problem {
+            kind: "about:blank".into(),
+            title: self.status.canonical_reason().unwrap_or("Error").into(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code,
+            request_id,
+            field: self.field.clone(),
+            line: self.line,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code.as_str(),
+            self.detail
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<crate::domain::spec::SpecError> for ApiError {
+    fn from(e: crate::domain::spec::SpecError) -> Self {
+        ApiError::invalid_spec(&e.field, &e.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = self.status.into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res.extensions_mut().insert(Arc::new(self));
+        res
+    }
+}
+
+/// Writes problem bodies for responses that carry an [`ApiError`], and logs each error once.
+pub async fn render_problems(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut res = next.run(req).await;
+    let Some(err) = res.extensions_mut().remove::<Arc<ApiError>>() else {
+        return res;
+    };
+    if err.status.is_server_error() {
+        tracing::error!(
+            code = err.code.as_str(),
+            cause = err.internal.as_deref().unwrap_or(""),
+            "{}",
+            err.detail
+        );
+    } else {
+        tracing::info!(code = err.code.as_str(), "{}", err.detail);
+    }
+    let body = serde_json::to_vec(&err.problem(request_id)).expect("problem serializes");
+    let (mut parts, _) = res.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

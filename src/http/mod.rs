@@ -1,0 +1,156 @@
+//! The HTTP layer: axum handlers, wire DTOs, the error envelope and the OpenAPI document. Handlers are thin:
+//! extract, validate into a domain type, call the job manager or a store, map to a DTO.
+
+pub mod datasets;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod workloads;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use axum::Json as AppJsonOut;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::ServeConfig;
+use crate::jobs::JobManager;
+use error::{ApiError, ErrorCode};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub cfg: Arc<ServeConfig>,
+    /// Jobs, datasets and traces.
+    pub jobs: JobManager,
+}
+
+/// The routes with their OpenAPI registrations, without state or middleware (also used to build the spec).
+pub fn api_routes(max_spec_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(datasets::upload_dataset, datasets::list_datasets))
+        .routes(routes!(datasets::get_dataset, datasets::delete_dataset))
+        .routes(routes!(datasets::upload_trace, datasets::list_traces))
+        .routes(routes!(datasets::get_trace, datasets::delete_trace))
+        .routes(routes!(workloads::list))
+        .routes(routes!(workloads::get, workloads::delete))
+        .routes(routes!(workloads::workload_jsonl))
+        .routes(routes!(workloads::workload_json))
+        .routes(routes!(workloads::manifest))
+        .routes(routes!(workloads::report))
+        .routes(routes!(workloads::plot))
+        .routes(routes!(workloads::events));
+    let submit = OpenApiRouter::new()
+        .routes(routes!(workloads::submit))
+        .layer(DefaultBodyLimit::max(max_spec_bytes));
+    let ops = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics));
+    (v1.merge(submit), ops)
+}
+
+async fn require_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = state.cfg.auth_token.as_deref() else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant-time comparison.
+    let ok = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if ok {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "a valid `Authorization: Bearer <token>` header is required",
+        )
+        .into_response()
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "method {} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("handler panicked").into_response()
+}
+
+/// The complete application router: routes, auth, error envelope, request ids, tracing, Swagger UI.
+pub fn router(state: AppState) -> Router {
+    let (v1, ops) = api_routes(state.cfg.max_spec_bytes);
+    let v1 = v1
+        .layer(DefaultBodyLimit::disable())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    let (router, api) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(v1)
+        .merge(ops)
+        .split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+                    tracing::info_span!("request", request_id = %rid, method = %req.method(), matched_path = %path)
+                })
+                .on_request(())
+                .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "request");
+                })
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(middleware::from_fn(error::render_problems))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(RequestDecompressionLayer::new());
+    router
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(layers)
+        .with_state(state)
+}
