@@ -1,0 +1,173 @@
+//! Every error class answers problem+json with its status and code.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, problem};
+
+#[tokio::test]
+async fn routing_errors() {
+    let app = TestApp::spawn().await;
+    problem(
+        app.client.get(app.url("/nope")).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.client
+            .put(app.url("/v1/workloads"))
+            .send()
+            .await
+            .unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    problem(
+        app.client
+            .get(app.url("/v1/workloads/doesnotexist"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.client
+            .get(app.url("/v1/workloads?limit=abc"))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    // A client-supplied request id is kept.
+    let res = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "my-id-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "my-id-1");
+    assert_eq!(
+        problem(res, 404, "not_found").await["request_id"],
+        "my-id-1"
+    );
+}
+
+#[tokio::test]
+async fn spec_errors_name_the_field() {
+    let app = TestApp::spawn_with(|c| c.max_spec_bytes = 2000).await;
+    let post = |body: String, ct: &'static str| {
+        app.client
+            .post(app.url("/v1/workloads"))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    problem(
+        post("{not json".into(), "application/json").await.unwrap(),
+        400,
+        "invalid_json",
+    )
+    .await;
+    problem(
+        post("{}".into(), "text/plain").await.unwrap(),
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+    let v = problem(
+        post(
+            json!({"trace_type": "constant", "traffic": {"qps": 1}}).to_string(),
+            "application/json",
+        )
+        .await
+        .unwrap(),
+        422,
+        "invalid_json",
+    )
+    .await;
+    assert_eq!(v["field"], "traffic.qps");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `qps`"),
+        "{v}"
+    );
+    let v = problem(
+        post(
+            json!({"trace_type": "constant", "traffic": {"target_qps": "fast"}}).to_string(),
+            "application/json",
+        )
+        .await
+        .unwrap(),
+        422,
+        "invalid_json",
+    )
+    .await;
+    assert_eq!(v["field"], "traffic.target_qps");
+    let v = problem(
+        app.submit(json!({"trace_type": "constant", "traffic": {"target_qps": -1}}))
+            .await,
+        422,
+        "invalid_spec",
+    )
+    .await;
+    assert_eq!(v["detail"], "traffic.target_qps must be > 0");
+    let v = problem(
+        app.submit(json!({"trace_type": "constant", "prompt_file": "/etc/passwd"}))
+            .await,
+        422,
+        "invalid_spec",
+    )
+    .await;
+    assert_eq!(v["field"], "prompt_file");
+    let v = problem(
+        app.submit(json!({"trace_type": "constant", "dataset": "../../x"}))
+            .await,
+        422,
+        "invalid_spec",
+    )
+    .await;
+    assert_eq!(v["field"], "dataset");
+    let v = problem(
+        app.submit(json!({"trace_type": "constant", "tokenizer": "/etc/tokenizer.json"}))
+            .await,
+        422,
+        "invalid_spec",
+    )
+    .await;
+    assert_eq!(v["field"], "tokenizer");
+    let big = json!({"trace_type": "constant", "dataset": "x".repeat(3000)}).to_string();
+    problem(
+        post(big, "application/json").await.unwrap(),
+        413,
+        "payload_too_large",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_job_carries_a_problem() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(app.url("/v1/workloads?wait=true"))
+        .json(&json!({"trace_type": "agent"}))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    if v["status"] == "failed" {
+        assert_eq!(v["error"]["code"], "generation_failed");
+        assert!(v["files"].as_array().unwrap().is_empty());
+    } else {
+        // Once the agent trace type exists, the job succeeds instead.
+        assert_eq!(v["status"], "succeeded");
+    }
+}

@@ -1,0 +1,401 @@
+//! Generation jobs: the 202 flow, streaming, concurrency, cancellation, SSE, restart recovery.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::helpers::{TestApp, problem, small_spec};
+
+#[tokio::test]
+async fn upload_generate_download() {
+    let app = TestApp::spawn().await;
+    let ds: serde_json::Value = app
+        .upload("{\"prompt\": \"short one\", \"completion\": \"ok\"}\n{\"prompt\": \"a somewhat longer prompt about tokenizers and their many uses\"}\n")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = ds["id"].as_str().unwrap();
+    let mut spec = small_spec();
+    spec["dataset"] = json!(id);
+    let res = app.submit(spec).await;
+    assert_eq!(res.status(), 202);
+    let loc = res.headers()["location"].to_str().unwrap().to_string();
+    let view: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        loc,
+        format!("/v1/workloads/{}", view["id"].as_str().unwrap())
+    );
+    let done = app.wait_done(view["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let requests = done["summary"]["requests"].as_u64().unwrap();
+    assert!(requests > 20);
+    let res = app
+        .client
+        .get(app.url(&format!("{loc}/workload.jsonl")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let text = res.text().await.unwrap();
+    assert_eq!(text.lines().count() as u64, requests);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["requests"][0]["prompt"].is_string());
+    }
+    let manifest: serde_json::Value = app
+        .client
+        .get(app.url(&format!("{loc}/manifest.json")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(manifest["inputs"][0]["sha256"], id);
+    assert_eq!(manifest["seed"], 7);
+    // The dataset view now has token statistics for the default tokenizer.
+    let dsv: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/v1/datasets/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dsv["token_stats"].as_object().unwrap().len(), 1);
+    // Paginated listing.
+    let list: serde_json::Value = app
+        .client
+        .get(app.url("/v1/workloads?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // Same spec + seed: identical bytes from a second job.
+    let mut spec = small_spec();
+    spec["dataset"] = json!(id);
+    let v: serde_json::Value = app
+        .client
+        .post(app.url("/v1/workloads?wait=true"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "succeeded");
+    let again = app
+        .client
+        .get(app.url(&format!(
+            "/v1/workloads/{}/workload.jsonl",
+            v["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(again, text);
+}
+
+#[tokio::test]
+async fn streaming_flow_returns_the_same_lines_as_the_file() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(app.url("/v1/workloads"))
+        .header("accept", "application/x-ndjson")
+        .json(&small_spec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let loc = res.headers()["location"].to_str().unwrap().to_string();
+    let streamed = res.text().await.unwrap();
+    let id = loc.rsplit('/').next().unwrap();
+    let done = app.wait_done(id).await;
+    assert_eq!(done["status"], "succeeded");
+    let file = app
+        .client
+        .get(app.url(&format!("{loc}/workload.jsonl")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!streamed.is_empty());
+    assert_eq!(streamed, file);
+}
+
+#[tokio::test]
+async fn streaming_client_that_goes_away_cancels_the_job() {
+    let app = TestApp::spawn().await;
+    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 500.0}});
+    let res = app
+        .client
+        .post(app.url("/v1/workloads"))
+        .header("accept", "application/x-ndjson")
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    let loc = res.headers()["location"].to_str().unwrap().to_string();
+    let mut body = res.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(body);
+    let done = app.wait_done(loc.rsplit('/').next().unwrap()).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert!(done["files"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn twenty_jobs_on_two_workers_all_succeed_or_get_429() {
+    let app = TestApp::spawn_with(|c| {
+        c.workers = Some(2);
+        c.queue_capacity = 6;
+    })
+    .await;
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let client = app.client.clone();
+        let url = app.url("/v1/workloads");
+        handles.push(tokio::spawn(async move {
+            let spec = json!({"trace_type": "constant", "seed": i, "duration_ms": 60000, "traffic": {"target_qps": 50.0}});
+            client.post(url).json(&spec).send().await.unwrap()
+        }));
+    }
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for h in handles {
+        let res = h.await.unwrap();
+        match res.status().as_u16() {
+            202 => accepted.push(
+                res.json::<serde_json::Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            ),
+            429 => {
+                assert!(res.headers().contains_key("retry-after"));
+                problem(res, 429, "queue_full").await;
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(accepted.len() + refused, 20);
+    assert!(!accepted.is_empty());
+    for id in &accepted {
+        assert_eq!(app.wait_done(id).await["status"], "succeeded");
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("wg_rejected_submissions_total {refused}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "wg_jobs{{status=\"succeeded\"}} {}",
+        accepted.len()
+    )));
+}
+
+#[tokio::test]
+async fn delete_cancels_a_running_job_and_removes_its_files() {
+    let app = TestApp::spawn().await;
+    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 1000.0}});
+    let v: serde_json::Value = app.submit(spec).await.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    for _ in 0..200 {
+        if app.job(&id).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let res = app
+        .client
+        .delete(app.url(&format!("/v1/workloads/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    problem(
+        app.client
+            .get(app.url(&format!("/v1/workloads/{id}")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    let dir = app.dir.path().join("workloads").join(&id);
+    for _ in 0..1500 {
+        if !dir.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!dir.exists(), "the job directory is removed");
+}
+
+#[tokio::test]
+async fn results_of_unfinished_jobs_are_409() {
+    let app = TestApp::spawn_with(|c| c.workers = Some(1)).await;
+    let long = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 1000.0}});
+    let a: serde_json::Value = app.submit(long.clone()).await.json().await.unwrap();
+    let id = a["id"].as_str().unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/v1/workloads/{id}/workload.jsonl")))
+        .send()
+        .await
+        .unwrap();
+    problem(res, 409, "not_ready").await;
+    app.client
+        .delete(app.url(&format!("/v1/workloads/{id}")))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sse_reports_progress_and_final_status() {
+    let app = TestApp::spawn().await;
+    let v: serde_json::Value = app.submit(small_spec()).await.json().await.unwrap();
+    let id = v["id"].as_str().unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/v1/workloads/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let text = tokio::time::timeout(Duration::from_secs(60), res.text())
+        .await
+        .unwrap()
+        .unwrap();
+    let status_line = text
+        .lines()
+        .skip_while(|l| *l != "event: status")
+        .nth(1)
+        .unwrap();
+    let final_view: serde_json::Value =
+        serde_json::from_str(status_line.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(final_view["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn finished_jobs_survive_a_restart_and_unfinished_ones_are_interrupted() {
+    let app = TestApp::spawn().await;
+    let dir = app.dir.clone();
+    let v: serde_json::Value = app
+        .client
+        .post(app.url("/v1/workloads?wait=true"))
+        .json(&small_spec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "succeeded");
+    let id = v["id"].as_str().unwrap().to_string();
+    let before = app
+        .client
+        .get(app.url(&format!("/v1/workloads/{id}/workload.jsonl")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    app.stop().await;
+    // A job that was running when the process died.
+    let ghost = dir
+        .path()
+        .join("workloads")
+        .join("0123456789abcdef0123456789abcdef");
+    std::fs::create_dir_all(&ghost).unwrap();
+    let mut rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("workloads").join(&id).join("job.json")).unwrap(),
+    )
+    .unwrap();
+    rec["id"] = json!("0123456789abcdef0123456789abcdef");
+    rec["status"] = json!("running");
+    rec["files"] = json!([]);
+    std::fs::write(ghost.join("job.json"), rec.to_string()).unwrap();
+    std::fs::write(ghost.join(".workload.jsonl.partial-1"), "half").unwrap();
+
+    let app = TestApp::spawn_in(dir, |_| {}).await;
+    let after = app
+        .client
+        .get(app.url(&format!("/v1/workloads/{id}/workload.jsonl")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let g = app.job("0123456789abcdef0123456789abcdef").await;
+    assert_eq!(g["status"], "failed");
+    assert_eq!(g["error"]["code"], "interrupted");
+    assert!(!ghost.join(".workload.jsonl.partial-1").exists());
+}
+
+#[tokio::test]
+async fn auth_token_guards_v1_but_not_health() {
+    let app = TestApp::spawn_with(|c| c.auth_token = Some("s3cret".into())).await;
+    let res = app
+        .client
+        .get(app.url("/v1/datasets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    problem(res, 401, "unauthorized").await;
+    let res = app
+        .client
+        .get(app.url("/v1/datasets"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    problem(res, 401, "unauthorized").await;
+    assert_eq!(
+        app.client
+            .get(app.url("/v1/datasets"))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            app.client.get(app.url(open)).send().await.unwrap().status(),
+            200,
+            "{open}"
+        );
+    }
+}

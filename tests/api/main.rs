@@ -1,0 +1,8 @@
+//! Integration tests of the HTTP service: one binary, real servers on port 0 with temporary data dirs.
+
+mod datasets;
+mod errors;
+mod helpers;
+mod jobs;
+mod openapi;
+mod shutdown;
