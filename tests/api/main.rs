@@ -1,4 +1,5 @@
 //! Integration tests of the HTTP service: one binary, real servers on port 0 with temporary data dirs.
+#![allow(unreachable_pub)]
 
 mod datasets;
 mod errors;
