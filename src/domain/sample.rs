@@ -144,9 +144,15 @@ fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> usize {
 
 /// The built-in collection's JSONL text (deterministic).
 pub fn sample_jsonl() -> String {
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0001);
-    let mut out = String::with_capacity(6 << 20);
-    for _ in 0..SAMPLE_RECORDS {
+    generate_jsonl(0x5eed_0001, SAMPLE_RECORDS)
+}
+
+/// `n` generated plain records (prompt + completion) from `seed`, as JSONL; the built-in collection is
+/// `generate_jsonl(0x5eed_0001, 1000)`. Benchmarks use larger ones.
+pub fn generate_jsonl(seed: u64, n: usize) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = String::with_capacity(n * 4500);
+    for _ in 0..n {
         let prompt_words = log_uniform(&mut rng, 4.0, 3000.0);
         let mut prompt = fill(OPENERS[rng.random_range(0..OPENERS.len())], &mut rng);
         grow(&mut prompt, prompt_words, SENTENCES, &mut rng);
