@@ -219,7 +219,7 @@ impl JobManager {
                     detail: "the server stopped while this job was queued or running".into(),
                 });
                 rec.files.clear();
-                remove_partials(&dir);
+                remove_results(&dir);
                 persist(&dir, &rec)?;
             }
             let (changed, _) = watch::channel(0);
@@ -351,6 +351,7 @@ impl JobManager {
                 message: format!("could not be stored: {e}"),
             }));
         }
+        tracing::info!(job_id = %id, status = "queued", trace_type = spec.spec().trace_type.as_str(), "job queued");
         inner
             .jobs
             .lock()
@@ -373,6 +374,9 @@ impl JobManager {
         inner.queued.fetch_sub(1, Ordering::SeqCst);
         let Some(permit) = permit else {
             self.finish_cancelled(&job, None);
+            if job.deleted.load(Ordering::SeqCst) {
+                let _ = std::fs::remove_dir_all(&job.dir);
+            }
             return;
         };
         inner.running.fetch_add(1, Ordering::SeqCst);
@@ -457,7 +461,7 @@ impl JobManager {
                 ErrorCode::Cancelled,
                 "the streaming client went away".into(),
             ));
-        remove_partials(&job.dir);
+        remove_results(&job.dir);
         job.update(|r| {
             r.status = if code == ErrorCode::Cancelled {
                 JobStatus::Cancelled
@@ -731,12 +735,11 @@ impl JobManager {
     }
 }
 
-fn remove_partials(dir: &Path) {
+/// Removes every file of a job but its `job.json` (partial or complete results of a job that did not succeed).
+fn remove_results(dir: &Path) {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.filter_map(Result::ok) {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name.contains(".partial") || name != JOB_FILE {
+            if e.file_name().to_string_lossy() != JOB_FILE {
                 let _ = std::fs::remove_file(e.path());
             }
         }

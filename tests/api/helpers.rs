@@ -11,6 +11,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub dir: std::sync::Arc<tempfile::TempDir>,
+    pub jobs: workload_generator::jobs::JobManager,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -33,6 +34,7 @@ impl TestApp {
         f(&mut cfg);
         let app = App::build(cfg).await.expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let jobs = app.state().jobs.clone();
         let (stop, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run(async move {
             let _ = rx.await;

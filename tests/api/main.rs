@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP service: one binary, real servers on port 0 with temporary data dirs.
 #![allow(unreachable_pub)]
 
+mod cli;
 mod datasets;
 mod errors;
 mod helpers;
