@@ -20,7 +20,11 @@ use workload_generator::domain::tokenizer::TokenCounter;
 fn status_kb(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -39,7 +43,12 @@ fn main() {
     let data = tokenize(ds.clone(), &tok, true, None, &|_, _| {}).expect("tokenizes");
     let secs = t.elapsed().as_secs_f64();
     let tokens: u64 = data.prompt_len.iter().map(|&x| x as u64).sum::<u64>()
-        + data.completion_len.iter().flatten().map(|&x| x as u64).sum::<u64>();
+        + data
+            .completion_len
+            .iter()
+            .flatten()
+            .map(|&x| x as u64)
+            .sum::<u64>();
     println!(
         "tokenization: {} texts, {} tokens in {:.2} s = {:.2} M tokens/s on {threads} threads",
         ds.len() + ds.completions.iter().flatten().count(),

@@ -15,7 +15,11 @@ use workload_generator::startup::App;
 fn status_kb(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -39,7 +43,12 @@ async fn main() {
     let client = reqwest::Client::new();
     let small = json!({"trace_type": "constant", "dataset": "sample", "duration_ms": 60000, "traffic": {"target_qps": 5.0}});
     // Warm-up: the first job tokenizes the sample collection and fills the length cache.
-    client.post(format!("{base}/v1/workloads?wait=true")).json(&small).send().await.expect("warm-up");
+    client
+        .post(format!("{base}/v1/workloads?wait=true"))
+        .json(&small)
+        .send()
+        .await
+        .expect("warm-up");
 
     let clients = 16;
     let per_client = 25;
@@ -53,11 +62,21 @@ async fn main() {
             let mut lat = Vec::new();
             for _ in 0..per_client {
                 let t = Instant::now();
-                let v: serde_json::Value =
-                    client.post(format!("{base}/v1/workloads?wait=true")).json(&small).send().await.unwrap().json().await.unwrap();
+                let v: serde_json::Value = client
+                    .post(format!("{base}/v1/workloads?wait=true"))
+                    .json(&small)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
                 assert_eq!(v["status"], "succeeded");
                 let body = client
-                    .get(format!("{base}/v1/workloads/{}/workload.jsonl", v["id"].as_str().unwrap()))
+                    .get(format!(
+                        "{base}/v1/workloads/{}/workload.jsonl",
+                        v["id"].as_str().unwrap()
+                    ))
                     .send()
                     .await
                     .unwrap()
@@ -96,11 +115,21 @@ async fn main() {
         .await
         .unwrap();
     assert_eq!(v["status"], "succeeded", "{v}");
-    println!("1,000,000-request job generated in {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "1,000,000-request job generated in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss_before = status_kb("VmRSS:");
     let t = Instant::now();
-    let res = client.get(format!("{base}/v1/workloads/{}/workload.jsonl", v["id"].as_str().unwrap())).send().await.unwrap();
+    let res = client
+        .get(format!(
+            "{base}/v1/workloads/{}/workload.jsonl",
+            v["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
     let mut stream = res.bytes_stream();
     let mut bytes = 0u64;
     while let Some(chunk) = stream.next().await {

@@ -43,6 +43,7 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             dir,
+            jobs,
             stop: Some(stop),
             handle: Some(handle),
         }

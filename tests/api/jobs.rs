@@ -403,11 +403,29 @@ async fn auth_token_guards_v1_but_not_health() {
 #[tokio::test]
 async fn retention_removes_old_finished_jobs() {
     let app = TestApp::spawn_with(|c| c.result_ttl_secs = 3600).await;
-    let v: serde_json::Value = app.client.post(app.url("/v1/workloads?wait=true")).json(&small_spec()).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value = app
+        .client
+        .post(app.url("/v1/workloads?wait=true"))
+        .json(&small_spec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = v["id"].as_str().unwrap().to_string();
     let now = time::OffsetDateTime::now_utc();
     assert_eq!(app.jobs.reap(now), 0, "young jobs stay");
     assert_eq!(app.jobs.reap(now + time::Duration::hours(2)), 1);
-    problem(app.client.get(app.url(&format!("/v1/workloads/{id}"))).send().await.unwrap(), 404, "not_found").await;
+    problem(
+        app.client
+            .get(app.url(&format!("/v1/workloads/{id}")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
     assert!(!app.dir.path().join("workloads").join(&id).exists());
 }
