@@ -11,11 +11,13 @@ use std::time::Instant;
 
 use workload_generator::domain::dataset::parse_jsonl;
 use workload_generator::domain::files::PathResolver;
+use workload_generator::domain::generate::{GenerateInput, generate};
 use workload_generator::domain::lengths::tokenize;
 use workload_generator::domain::run::{RunInput, run_to_dir};
 use workload_generator::domain::sample::generate_jsonl;
 use workload_generator::domain::spec::{GenerationSpec, TraceType};
 use workload_generator::domain::tokenizer::TokenCounter;
+use workload_generator::domain::writer::{Entry, EntrySink, SinkError, format_jsonl};
 
 fn status_kb(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -97,4 +99,38 @@ fn main() {
         status_kb("VmHWM:") / 1024
     );
     let _ = std::fs::remove_dir_all(&dir);
+
+    // The same generation, formatted to JSONL in memory but not written: the CPU cost without the disk.
+    struct Counting(Vec<u8>, u64);
+    impl EntrySink for Counting {
+        fn entry(&mut self, e: &Entry<'_>) -> Result<(), SinkError> {
+            self.0.clear();
+            format_jsonl(&mut self.0, e, false);
+            self.1 += self.0.len() as u64;
+            Ok(())
+        }
+    }
+    let mut sink = Counting(Vec::new(), 0);
+    let t = Instant::now();
+    let s = generate(
+        &spec,
+        GenerateInput {
+            data: &data,
+            tokenizer: &tok,
+            files: &PathResolver,
+            cancel: &|| false,
+            progress: &mut |_| {},
+        },
+        &mut sink,
+    )
+    .expect("generates");
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "generation without disk: {} requests, {:.1} MB formatted in {:.2} s = {:.0} requests/s, {:.1} MB/s",
+        s.requests,
+        sink.1 as f64 / 1e6,
+        secs,
+        s.requests as f64 / secs,
+        sink.1 as f64 / 1e6 / secs
+    );
 }
