@@ -377,7 +377,7 @@ impl<R: BufRead> Iterator for EntryReader<R> {
 
 /// Checks that `value` is a workload entry and extracts its timestamp.
 pub fn entry_from_value(file: &str, line: u64, value: Value) -> Result<RawEntry, InputError> {
-    let Value::Object(fields) = value else {
+    let Value::Object(mut fields) = value else {
         return Err(InputError::at(
             file,
             line,
@@ -419,6 +419,10 @@ pub fn entry_from_value(file: &str, line: u64, value: Value) -> Result<RawEntry,
                 format!("must be a list, got {}", kind(v)),
             ));
         }
+    }
+    // `1000.0` and `1e3` are written back as the integer 1000.
+    if let Some(v) = fields.get_mut("timestamp").filter(|v| !v.is_u64()) {
+        *v = Value::from(timestamp);
     }
     Ok(RawEntry {
         timestamp,
@@ -524,6 +528,11 @@ mod tests {
         assert_eq!(
             all[1].fields.keys().collect::<Vec<_>>(),
             ["timestamp", "requests", "x"]
+        );
+        assert_eq!(
+            all[1].fields["timestamp"],
+            Value::from(7u64),
+            "written back as an integer"
         );
     }
 
