@@ -172,3 +172,20 @@ fn deployment_cpu_workers_and_grace_agree() {
         "pinned tag: {image}"
     );
 }
+
+#[test]
+fn example_job_spec_is_a_valid_generation_spec() {
+    let job = read("deploy/examples/generate-job.yaml");
+    let body: String = job
+        .lines()
+        .skip_while(|l| l.trim() != "spec.json: |")
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| format!("{}\n", &l[4..]))
+        .collect();
+    assert!(!body.is_empty(), "spec.json found");
+    let spec: workload_generator::domain::spec::GenerationSpec =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    let v = spec.validate().expect("valid spec");
+    assert_eq!(v.seed(), 42);
+}

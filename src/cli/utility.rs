@@ -1,6 +1,7 @@
 //! `workload-generator utility`: the reference's `utility.py --mode concat|merge --input-files A B
 //! --output-file OUT`, plus `time-scale`, `slice`, `sample`, `shift` and `stats`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -140,11 +141,12 @@ pub fn run(args: UtilityArgs) -> anyhow::Result<()> {
         }
         op.validated(inputs.len())?;
         let stats = workload_stats(&inputs[0], &never)?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&stats).expect("stats serialize")
-        );
-        return Ok(());
+        let text = serde_json::to_string_pretty(&stats).expect("stats serialize");
+        let mut stdout = std::io::stdout().lock();
+        return match writeln!(stdout, "{text}") {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        };
     };
     let format = match args.output_format {
         Some(FormatArg::Json) => OutputFormat::Json,

@@ -300,6 +300,43 @@ mod tests {
     }
 
     #[test]
+    fn rewriting_generated_lines_is_byte_identical() {
+        use super::super::super::dataset::SessionId;
+        use super::super::super::writer::{Entry, Request, format_jsonl};
+        use super::super::read::read_all;
+        let id = SessionId::Str("s-1".into());
+        let e = Entry {
+            timestamp: 19,
+            requests: vec![
+                Request {
+                    prompt: "héllo \"q\"\n\u{7f}😀\t".into(),
+                    prompt_length: 101,
+                    output_length: None,
+                    session_id: Some(&id),
+                },
+                Request {
+                    prompt: "x".into(),
+                    prompt_length: 1,
+                    output_length: Some(7),
+                    session_id: None,
+                },
+            ],
+        };
+        for ascii in [false, true] {
+            let mut generated = Vec::new();
+            format_jsonl(&mut generated, &e, ascii);
+            let entry = read_all("g.jsonl", &generated).unwrap().remove(0);
+            let mut rewritten = Vec::new();
+            write_object(&mut rewritten, &entry.fields, ascii, None, 0);
+            rewritten.push(b'\n');
+            assert_eq!(
+                String::from_utf8(rewritten).unwrap(),
+                String::from_utf8(generated).unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn writer_is_atomic_and_formats_arrays() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.json");
