@@ -6,6 +6,7 @@ use crate::config::ServeConfig;
 
 pub mod generate;
 pub mod serve;
+pub mod utility;
 
 /// Benchmark workload generator for LLM serving systems.
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Reshape existing workloads: concat, merge, time-scale, slice, sample, shift, stats.
+    Utility(Box<utility::UtilityArgs>),
 }
 
 /// Runs the parsed command line.
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Generate(args)) => generate::run(*args),
         Some(Command::Openapi) => serve::openapi(),
         Some(Command::Healthcheck { url }) => serve::healthcheck(url),
+        Some(Command::Utility(args)) => utility::run(*args),
     }
 }

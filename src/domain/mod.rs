@@ -15,4 +15,5 @@ pub mod sampler;
 pub mod spec;
 pub mod stats;
 pub mod tokenizer;
+pub mod utility;
 pub mod writer;

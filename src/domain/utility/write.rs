@@ -1,0 +1,363 @@
+//! Writes arbitrary workload entries the way Python's `json.dumps` does (separators `", "`/`": "`, or
+//! `indent=4` for the JSON-array layout; floats as Python's `repr`), keeping every key in its original order.
+//! Output goes to a temporary file next to the destination and is renamed into place by
+//! [`EntryWriter::commit`]; dropping the writer without committing removes the temporary file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Number, Value};
+
+use super::super::spec::OutputFormat;
+use super::super::writer::write_json_str;
+
+/// Appends a Python `repr`-style float (`1e+16`, `1.5e-05`, `123.0`); NaN and infinities as `null`.
+pub fn write_python_float(out: &mut Vec<u8>, f: f64) {
+    if !f.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    // Shortest round-trip digits and exponent, e.g. "-1.2345e-7".
+    let sci = format!("{f:e}");
+    let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
+    let exp: i32 = exp.parse().expect("integer exponent");
+    let (neg, mant) = match mant.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mant),
+    };
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    if neg {
+        out.push(b'-');
+    }
+    if (-4..16).contains(&exp) {
+        if exp >= 0 {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.extend_from_slice(digits.as_bytes());
+                out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&digits.as_bytes()[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&digits.as_bytes()[int_len..]);
+            }
+        } else {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+            out.extend_from_slice(digits.as_bytes());
+        }
+    } else {
+        out.push(digits.as_bytes()[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits.as_bytes()[1..]);
+        }
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
+    }
+}
+
+fn write_number(out: &mut Vec<u8>, n: &Number) {
+    if let Some(u) = n.as_u64() {
+        out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+    } else if let Some(i) = n.as_i64() {
+        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+    } else {
+        write_python_float(out, n.as_f64().unwrap_or(f64::NAN));
+    }
+}
+
+/// Appends `v` like `json.dumps(v)` (no indent) or `json.dumps(v, indent=4)` at nesting `level`.
+pub fn write_value(out: &mut Vec<u8>, v: &Value, ascii: bool, indent: Option<usize>, level: usize) {
+    let newline = |out: &mut Vec<u8>, level: usize| {
+        if let Some(w) = indent {
+            out.push(b'\n');
+            out.extend(std::iter::repeat_n(b' ', w * level));
+        }
+    };
+    let sep: &[u8] = if indent.is_some() { b"," } else { b", " };
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_json_str(out, s, ascii),
+        Value::Array(a) => {
+            if a.is_empty() {
+                out.extend_from_slice(b"[]");
+                return;
+            }
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(sep);
+                }
+                newline(out, level + 1);
+                write_value(out, x, ascii, indent, level + 1);
+            }
+            newline(out, level);
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            if m.is_empty() {
+                out.extend_from_slice(b"{}");
+                return;
+            }
+            out.push(b'{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(sep);
+                }
+                newline(out, level + 1);
+                write_json_str(out, k, ascii);
+                out.extend_from_slice(b": ");
+                write_value(out, x, ascii, indent, level + 1);
+            }
+            newline(out, level);
+            out.push(b'}');
+        }
+    }
+}
+
+/// Streams entries to `dest` through a temporary file in the same directory.
+pub struct EntryWriter {
+    format: OutputFormat,
+    ascii: bool,
+    out: Option<BufWriter<File>>,
+    tmp: PathBuf,
+    dest: PathBuf,
+    buf: Vec<u8>,
+    entries: u64,
+    bytes: u64,
+}
+
+impl EntryWriter {
+    /// Creates the temporary file for `dest` (its directory is created if needed).
+    pub fn create(dest: &Path, format: OutputFormat, ascii: bool) -> std::io::Result<Self> {
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir)?;
+        let file_name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "workload".to_string());
+        let tmp = dir.join(format!(".{file_name}.partial-{}", std::process::id()));
+        let out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        Ok(Self {
+            format,
+            ascii,
+            out: Some(out),
+            tmp,
+            dest: dest.to_path_buf(),
+            buf: Vec::with_capacity(1 << 16),
+            entries: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Writes one entry (an object) as a JSONL line or an element of the indented array.
+    pub fn write(&mut self, entry: &serde_json::Map<String, Value>) -> std::io::Result<()> {
+        self.buf.clear();
+        match self.format {
+            OutputFormat::Jsonl => {
+                write_object(&mut self.buf, entry, self.ascii, None, 0);
+                self.buf.push(b'\n');
+            }
+            OutputFormat::Json => {
+                self.buf.extend_from_slice(if self.entries == 0 {
+                    b"[\n    "
+                } else {
+                    b",\n    "
+                });
+                write_object(&mut self.buf, entry, self.ascii, Some(4), 1);
+            }
+        }
+        self.entries += 1;
+        self.bytes += self.buf.len() as u64;
+        self.out.as_mut().expect("open").write_all(&self.buf)
+    }
+
+    /// Entries written so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Flushes, syncs and renames the file into place; returns the number of bytes written.
+    pub fn commit(mut self) -> std::io::Result<u64> {
+        let mut out = self.out.take().expect("not committed twice");
+        if self.format == OutputFormat::Json {
+            let tail: &[u8] = if self.entries == 0 { b"[]" } else { b"\n]" };
+            out.write_all(tail)?;
+            self.bytes += tail.len() as u64;
+        }
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        drop(f);
+        if let Err(e) = std::fs::rename(&self.tmp, &self.dest) {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(e);
+        }
+        Ok(self.bytes)
+    }
+}
+
+fn write_object(
+    out: &mut Vec<u8>,
+    m: &serde_json::Map<String, Value>,
+    ascii: bool,
+    indent: Option<usize>,
+    level: usize,
+) {
+    // Serialises the map in place without cloning it into a Value.
+    if m.is_empty() {
+        out.extend_from_slice(b"{}");
+        return;
+    }
+    let sep: &[u8] = if indent.is_some() { b"," } else { b", " };
+    out.push(b'{');
+    for (i, (k, x)) in m.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(sep);
+        }
+        if let Some(w) = indent {
+            out.push(b'\n');
+            out.extend(std::iter::repeat_n(b' ', w * (level + 1)));
+        }
+        write_json_str(out, k, ascii);
+        out.extend_from_slice(b": ");
+        write_value(out, x, ascii, indent, level + 1);
+    }
+    if let Some(w) = indent {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', w * level));
+    }
+    out.push(b'}');
+}
+
+impl Drop for EntryWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn py(f: f64) -> String {
+        let mut out = Vec::new();
+        write_python_float(&mut out, f);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_like_python_repr() {
+        // python3 -c 'import json; print([json.dumps(x) for x in [...]])'
+        let cases = [
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1.5e-5, "1.5e-05"),
+            (0.0001, "0.0001"),
+            (123.0, "123.0"),
+            (1e22, "1e+22"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (-2.5, "-2.5"),
+            (12345.678, "12345.678"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(py(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn values_like_json_dumps() {
+        let v: Value = serde_json::from_str(
+            r#"{"timestamp": 3, "requests": [{"prompt": "é", "Prompt Length": 2, "x": 1.0}], "e": {}, "l": []}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write_value(&mut out, &v, false, None, 0);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"timestamp": 3, "requests": [{"prompt": "é", "Prompt Length": 2, "x": 1.0}], "e": {}, "l": []}"#
+        );
+        let mut out = Vec::new();
+        write_value(&mut out, &v, true, Some(4), 0);
+        // json.dumps(v, indent=4)
+        let want = "{\n    \"timestamp\": 3,\n    \"requests\": [\n        {\n            \"prompt\": \"\\u00e9\",\n            \"Prompt Length\": 2,\n            \"x\": 1.0\n        }\n    ],\n    \"e\": {},\n    \"l\": []\n}";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn rewriting_generated_lines_is_byte_identical() {
+        use super::super::super::dataset::SessionId;
+        use super::super::super::writer::{Entry, Request, format_jsonl};
+        use super::super::read::read_all;
+        let id = SessionId::Str("s-1".into());
+        let e = Entry {
+            timestamp: 19,
+            requests: vec![
+                Request {
+                    prompt: "héllo \"q\"\n\u{7f}😀\t".into(),
+                    prompt_length: 101,
+                    output_length: None,
+                    session_id: Some(&id),
+                },
+                Request {
+                    prompt: "x".into(),
+                    prompt_length: 1,
+                    output_length: Some(7),
+                    session_id: None,
+                },
+            ],
+        };
+        for ascii in [false, true] {
+            let mut generated = Vec::new();
+            format_jsonl(&mut generated, &e, ascii);
+            let entry = read_all("g.jsonl", &generated).unwrap().remove(0);
+            let mut rewritten = Vec::new();
+            write_object(&mut rewritten, &entry.fields, ascii, None, 0);
+            rewritten.push(b'\n');
+            assert_eq!(
+                String::from_utf8(rewritten).unwrap(),
+                String::from_utf8(generated).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn writer_is_atomic_and_formats_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.json");
+        let m: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"timestamp": 1, "requests": []}"#).unwrap();
+        {
+            let mut w = EntryWriter::create(&dest, OutputFormat::Json, false).unwrap();
+            w.write(&m).unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let mut w = EntryWriter::create(&dest, OutputFormat::Json, false).unwrap();
+        w.write(&m).unwrap();
+        w.write(&m).unwrap();
+        w.commit().unwrap();
+        let text = std::fs::read_to_string(&dest).unwrap();
+        assert_eq!(
+            text,
+            "[\n    {\n        \"timestamp\": 1,\n        \"requests\": []\n    },\n    {\n        \"timestamp\": 1,\n        \"requests\": []\n    }\n]"
+        );
+        let w = EntryWriter::create(&dest, OutputFormat::Json, false).unwrap();
+        w.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "[]");
+    }
+}
