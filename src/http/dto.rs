@@ -137,7 +137,9 @@ pub struct JobView {
     pub finished_at: Option<String>,
     /// Seconds from start to end.
     pub duration_secs: Option<f64>,
-    /// The normalized spec (seed filled in).
+    /// `generate`, or the utility mode (`concat`, `merge`, `time-scale`, `slice`, `sample`, `shift`).
+    pub kind: String,
+    /// The normalized spec (seed filled in), or the utility operation with its input ids.
     #[schema(value_type = Object)]
     pub spec: serde_json::Value,
     /// Counts and achieved statistics (when succeeded).
@@ -185,7 +187,8 @@ impl JobView {
             started_at: rec.started_at,
             finished_at: rec.finished_at,
             duration_secs: rec.duration_secs,
-            spec: serde_json::to_value(&rec.spec).expect("spec serializes"),
+            kind: rec.kind,
+            spec: rec.spec,
             summary: rec.summary,
             error: rec.error.map(|e| Problem {
                 kind: "about:blank".into(),

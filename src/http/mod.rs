@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod utilities;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -56,6 +57,12 @@ pub fn api_routes(max_spec_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiRou
         .routes(routes!(workloads::events));
     let submit = OpenApiRouter::new()
         .routes(routes!(workloads::submit))
+        .routes(routes!(utilities::concat))
+        .routes(routes!(utilities::merge))
+        .routes(routes!(utilities::time_scale))
+        .routes(routes!(utilities::slice))
+        .routes(routes!(utilities::sample))
+        .routes(routes!(utilities::shift))
         .layer(DefaultBodyLimit::max(max_spec_bytes));
     let ops = OpenApiRouter::new()
         .routes(routes!(health::healthz))

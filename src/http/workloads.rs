@@ -18,13 +18,13 @@ use super::extract::{AppJson, AppPath, AppQuery};
 use super::{AppJsonOut, AppState};
 use crate::domain::spec::GenerationSpec;
 use crate::jobs::model::JobStatus;
-use crate::jobs::{Job, SubmitError};
+use crate::jobs::{Job, SubmitError, Work};
 
 fn view(job: &Job) -> JobView {
     JobView::new(job.record(), job.progress())
 }
 
-fn submit_error(e: SubmitError) -> ApiError {
+pub(crate) fn submit_error(e: SubmitError) -> ApiError {
     match e {
         SubmitError::QueueFull(_) => {
             let mut err = ApiError::new(
@@ -86,7 +86,10 @@ pub async fn submit(
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
         let tap =
             Box::new(move |line: &[u8]| tx.blocking_send(Bytes::copy_from_slice(line)).is_ok());
-        let job = state.jobs.submit(spec, Some(tap)).map_err(submit_error)?;
+        let job = state
+            .jobs
+            .submit(Work::Generate(spec), Some(tap))
+            .map_err(submit_error)?;
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         let body = Body::from_stream(futures_util::StreamExt::map(stream, Ok::<_, Infallible>));
         return Ok((
@@ -102,7 +105,10 @@ pub async fn submit(
         )
             .into_response());
     }
-    let job = state.jobs.submit(spec, None).map_err(submit_error)?;
+    let job = state
+        .jobs
+        .submit(Work::Generate(spec), None)
+        .map_err(submit_error)?;
     let location = format!("/v1/workloads/{}", job.record().id);
     let mut status = StatusCode::ACCEPTED;
     if q.wait == Some(true) {

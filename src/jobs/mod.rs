@@ -29,6 +29,7 @@ use crate::domain::run::{InputFile, RunError, RunInput, run_to_dir};
 use crate::domain::spec::{SpecError, ValidatedSpec};
 use crate::domain::stats::Histogram;
 use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
+use crate::domain::utility::{Input, Operation, OutputOptions};
 use crate::domain::writer::LineTap;
 use metrics::Metrics;
 use model::{JobError, JobRecord, JobStatus};
@@ -108,6 +109,48 @@ fn persist(dir: &Path, rec: &JobRecord) -> std::io::Result<()> {
         serde_json::to_vec_pretty(rec).expect("record serializes"),
     )?;
     std::fs::rename(tmp, dir.join(JOB_FILE))
+}
+
+/// What a job does.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// Generate a workload from a spec.
+    Generate(ValidatedSpec),
+    /// Reshape finished workloads (concat, merge, time-scale, slice, sample, shift).
+    Utility {
+        /// The validated operation.
+        op: Operation,
+        /// Ids of the input jobs, in order.
+        inputs: Vec<String>,
+        /// Output layout.
+        output: OutputOptions,
+    },
+}
+
+impl Work {
+    fn kind(&self) -> String {
+        match self {
+            Work::Generate(_) => "generate".into(),
+            Work::Utility { op, .. } => op.mode().to_string(),
+        }
+    }
+
+    fn record_spec(&self) -> serde_json::Value {
+        match self {
+            Work::Generate(s) => serde_json::to_value(s.spec()).expect("spec serializes"),
+            Work::Utility { op, inputs, output } => {
+                let mut v = serde_json::to_value(op).expect("operation serializes");
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("inputs".into(), serde_json::json!(inputs));
+                    m.insert(
+                        "output".into(),
+                        serde_json::to_value(output).expect("serializes"),
+                    );
+                }
+                v
+            }
+        }
+    }
 }
 
 /// Why a submission was refused.
@@ -296,17 +339,18 @@ impl JobManager {
     }
 
     /// Queues a job. `tap` receives the JSONL lines while they are written (streaming responses).
-    pub fn submit(
-        &self,
-        spec: ValidatedSpec,
-        tap: Option<LineTap>,
-    ) -> Result<Arc<Job>, SubmitError> {
+    pub fn submit(&self, work: Work, tap: Option<LineTap>) -> Result<Arc<Job>, SubmitError> {
         let inner = &self.inner;
         if !inner.accepting.load(Ordering::SeqCst) {
             inner.metrics.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(SubmitError::ShuttingDown);
         }
-        self.check_references(&spec)?;
+        match &work {
+            Work::Generate(spec) => self.check_references(spec)?,
+            Work::Utility { inputs, .. } => {
+                self.utility_inputs(inputs)?;
+            }
+        }
         let cap = inner.cfg.queue_capacity;
         if inner
             .queued
@@ -324,7 +368,8 @@ impl JobManager {
         let rec = JobRecord {
             id: id.clone(),
             status: JobStatus::Queued,
-            spec: spec.spec().clone(),
+            kind: work.kind(),
+            spec: work.record_spec(),
             created_at: now_rfc3339(),
             started_at: None,
             finished_at: None,
@@ -351,7 +396,7 @@ impl JobManager {
                 message: format!("could not be stored: {e}"),
             }));
         }
-        tracing::info!(job_id = %id, status = "queued", trace_type = spec.spec().trace_type.as_str(), "job queued");
+        tracing::info!(job_id = %id, status = "queued", kind = %work.kind(), "job queued");
         inner
             .jobs
             .lock()
@@ -361,11 +406,11 @@ impl JobManager {
         let j = job.clone();
         inner
             .tracker
-            .spawn(async move { mgr.drive(j, spec, tap).await });
+            .spawn(async move { mgr.drive(j, work, tap).await });
         Ok(job)
     }
 
-    async fn drive(&self, job: Arc<Job>, spec: ValidatedSpec, tap: Option<LineTap>) {
+    async fn drive(&self, job: Arc<Job>, work: Work, tap: Option<LineTap>) {
         let inner = &self.inner;
         let permit = tokio::select! {
             p = inner.permits.clone().acquire_owned() => p.ok(),
@@ -391,7 +436,10 @@ impl JobManager {
         let span = tracing::info_span!("job", job_id = %job.record().id);
         let mut handle = tokio::task::spawn_blocking(move || {
             let _p = permit;
-            span.in_scope(|| mgr.run_blocking(&j, &spec, tap))
+            span.in_scope(|| match &work {
+                Work::Generate(spec) => mgr.run_blocking(&j, spec, tap),
+                Work::Utility { op, inputs, output } => mgr.run_utility(&j, op, inputs, *output),
+            })
         });
         let timeout = inner.cfg.job_timeout();
         let result = tokio::select! {
@@ -528,16 +576,67 @@ impl JobManager {
             &job.dir,
         )?;
         let summary = serde_json::to_value(&out.manifest.summary).expect("summary serializes");
-        let mut files: Vec<String> = std::fs::read_dir(&job.dir)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                    .filter(|n| !n.starts_with('.') && n != JOB_FILE)
-                    .collect()
+        Ok((summary, list_files(&job.dir)))
+    }
+
+    /// The input files of a utility job: each id must be a succeeded job with a workload file.
+    fn utility_inputs(&self, ids: &[String]) -> Result<Vec<Input>, SpecError> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let err = |m: String| SpecError {
+                    field: format!("inputs[{i}]"),
+                    message: m,
+                };
+                let job = self
+                    .get(id)
+                    .ok_or_else(|| err(format!("names no workload: '{id}'")))?;
+                let rec = job.record();
+                if rec.status != JobStatus::Succeeded {
+                    return Err(err(format!(
+                        "workload '{id}' is {}, not succeeded",
+                        rec.status.as_str()
+                    )));
+                }
+                let file = rec
+                    .files
+                    .iter()
+                    .find(|f| f.starts_with("workload."))
+                    .ok_or_else(|| err(format!("workload '{id}' has no workload file")))?;
+                Ok(Input {
+                    name: id.clone(),
+                    path: job.dir.join(file),
+                })
             })
-            .unwrap_or_default();
-        files.sort();
-        Ok((summary, files))
+            .collect()
+    }
+
+    /// Runs a utility operation on a blocking thread.
+    fn run_utility(
+        &self,
+        job: &Job,
+        op: &Operation,
+        ids: &[String],
+        output: OutputOptions,
+    ) -> Result<(serde_json::Value, Vec<String>), RunError> {
+        let inputs = self
+            .utility_inputs(ids)
+            .map_err(|e| RunError::Generate(e.into()))?;
+        let cancel = || job.cancel.is_cancelled();
+        let run = crate::domain::utility::run_to_dir(op, &inputs, &job.dir, output, &cancel)
+            .map_err(|e| match e {
+                crate::domain::utility::UtilityError::Cancelled => {
+                    RunError::Generate(GenerateError::Cancelled)
+                }
+                crate::domain::utility::UtilityError::Input(i) => RunError::Generate(i.into()),
+                crate::domain::utility::UtilityError::Options(s) => RunError::Generate(s.into()),
+                crate::domain::utility::UtilityError::Io { path, source } => {
+                    RunError::Io { path, source }
+                }
+            })?;
+        job.progress_ppm.store(1_000_000, Ordering::Relaxed);
+        let summary = serde_json::to_value(&run.manifest.report).expect("report serializes");
+        Ok((summary, list_files(&job.dir)))
     }
 
     /// The tokenized dataset, from memory, the on-disk length cache, or tokenized now.
@@ -733,6 +832,20 @@ impl JobManager {
             self.inner.tracker.wait().await;
         }
     }
+}
+
+/// The result files of a job directory (sorted; no temporaries, no `job.json`).
+fn list_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| !n.starts_with('.') && n != JOB_FILE)
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// Removes every file of a job but its `job.json` (partial or complete results of a job that did not succeed).

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codes::ErrorCode;
-use crate::domain::spec::GenerationSpec;
 
 /// Lifecycle of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +66,11 @@ pub struct JobRecord {
     pub id: String,
     /// Current status.
     pub status: JobStatus,
-    /// The normalized spec (seed filled in).
-    pub spec: GenerationSpec,
+    /// What the job does: `generate` (from a spec) or a utility mode (`concat`, `merge`, ...).
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// The normalized generation spec (seed filled in), or the utility operation with its input ids.
+    pub spec: serde_json::Value,
     /// Submission time.
     pub created_at: String,
     /// Start of generation.
@@ -89,4 +91,8 @@ pub struct JobRecord {
     /// Files of the result, by name.
     #[serde(default)]
     pub files: Vec<String>,
+}
+
+fn default_kind() -> String {
+    "generate".into()
 }

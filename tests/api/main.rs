@@ -8,3 +8,4 @@ mod helpers;
 mod jobs;
 mod openapi;
 mod shutdown;
+mod utilities;
