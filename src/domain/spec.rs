@@ -183,6 +183,12 @@ pub struct GenerationSpec {
     /// Output options.
     #[serde(default)]
     pub output: OutputSpec,
+    /// `synthetic` trace options: sine patterns of rate and lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<super::pattern::SyntheticSpec>,
+    /// `stat` trace options: Grafana-exported statistics files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat: Option<super::stat::StatSpec>,
 }
 
 fn default_tokenizer() -> String {
@@ -280,6 +286,8 @@ impl GenerationSpec {
             output_length_source: OutputLengthSource::default(),
             max_concurrent_sessions: None,
             output: OutputSpec::default(),
+            synthetic: None,
+            stat: None,
         }
     }
 
@@ -338,6 +346,14 @@ impl GenerationSpec {
                     ),
                 ));
             }
+        }
+        if self.trace_type == TraceType::Synthetic {
+            self.synthetic
+                .get_or_insert_with(Default::default)
+                .validate(self.duration_ms, self.interval_ms)?;
+        }
+        if self.trace_type == TraceType::Stat {
+            self.stat.get_or_insert_with(Default::default).validate()?;
         }
         if self.dataset.is_none() && self.prompt_file.is_none() {
             self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());
