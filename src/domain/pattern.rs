@@ -163,7 +163,19 @@ impl Pattern {
                 ),
             });
         };
-        let legacy = obj.contains_key("A") || obj.contains_key("B") || obj.contains_key("sigma");
+        let legacy_key = ["A", "B", "sigma", "period", "omega"]
+            .into_iter()
+            .find(|k| obj.contains_key(*k));
+        let reference = ["fluctuate", "mean", "noise", "period_len_ms"]
+            .iter()
+            .any(|k| obj.contains_key(*k));
+        if let (Some(k), true) = (legacy_key, reference) {
+            return Err(PatternConfigError::key(
+                k,
+                "belongs to the older form (A, B, sigma, period); use fluctuate, mean, noise, period_len_ms",
+            ));
+        }
+        let legacy = legacy_key.is_some();
         let allowed: &[&str] = if legacy {
             &LEGACY_KEYS
         } else {
@@ -703,6 +715,10 @@ mod tests {
                 "only_rise: must be true or false, got a number",
             ),
             (json!({"mean": 6, "nosie": 1}), "nosie: unknown key"),
+            (
+                json!({"mean": 6, "sigma": 1}),
+                "sigma: belongs to the older form",
+            ),
             (
                 json!({"B": 6, "A": 1, "period": 1, "omega": 2}),
                 "omega: is not supported",
