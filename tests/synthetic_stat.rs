@@ -331,6 +331,14 @@ fn errors_name_files_rows_and_fields() {
         "{e}"
     );
 
+    let spec = synthetic(json!({"traffic_pattern": "slow_rising", "traffic_pattern_mean": 1e7}));
+    assert!(
+        try_run(spec)
+            .err()
+            .unwrap()
+            .to_string()
+            .starts_with("synthetic.traffic_pattern gives about "),
+    );
     let spec = synthetic(json!({"traffic_pattern_config": {"mean": 5, "sigma": 1}}));
     assert_eq!(
         spec.validate().unwrap_err().to_string(),

@@ -284,6 +284,17 @@ impl Pattern {
     }
 }
 
+/// Most requests a rate series may produce (about; as for `constant` traffic).
+pub const MAX_REQUESTS: f64 = 1e9;
+
+/// The expected number of arrivals of a rate function.
+pub fn expected_requests(pieces: &[RatePiece]) -> f64 {
+    pieces
+        .iter()
+        .map(|p| p.rate_per_s.max(0.0) * (p.end_ms - p.start_ms) / 1000.0)
+        .sum()
+}
+
 /// Rounds a length pattern value to whole tokens, at least 1.
 pub fn length_of(v: f64) -> u32 {
     let r = v.round();
@@ -606,10 +617,26 @@ pub(crate) fn generate_synthetic(
         s.interval_ms,
         &mut rng,
     );
+    let pieces = series.pieces();
+    let expected = expected_requests(&pieces);
+    if expected > MAX_REQUESTS {
+        let field = if syn.traffic_pattern.is_some() {
+            "synthetic.traffic_pattern"
+        } else {
+            "synthetic.traffic_pattern_config"
+        };
+        return Err(SpecError {
+            field: field.into(),
+            message: format!(
+                "gives about {expected:.0} requests over duration_ms; at most 10^9 are allowed"
+            ),
+        }
+        .into());
+    }
     let arrivals = Arrivals::new(
         s.traffic.arrival,
         s.traffic.burstiness,
-        series.pieces(),
+        pieces,
         rng_for(spec.seed(), streams::ARRIVALS),
     );
     let times = arrivals.map(|t| {

@@ -939,6 +939,16 @@ pub(crate) fn generate_stat(
     let timeline = StatTimeline::load(stat, s.interval_ms, input.files)?;
     let mut rng = rng_for(spec.seed(), streams::LENGTHS);
     let pieces = timeline.pieces(stat.qps_scale, stat.rate_noise, s.duration_ms, &mut rng);
+    let expected = super::pattern::expected_requests(&pieces);
+    if expected > super::pattern::MAX_REQUESTS {
+        return Err(spec_err(
+            "stat.qps_scale",
+            format!(
+                "the statistics give about {expected:.0} requests over duration_ms; at most 10^9 are allowed"
+            ),
+        )
+        .into());
+    }
     let arrivals = Arrivals::new(
         s.traffic.arrival,
         s.traffic.burstiness,
