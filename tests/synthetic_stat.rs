@@ -205,10 +205,19 @@ fn interval_grid_never_changes_the_workload_length() {
     }));
     spec.duration_ms = 60_000;
     spec.interval_ms = 2000;
+    spec.lengths.target_completion_len = Some(64); // no completion pattern: the fixed target applies
     spec.traffic.arrival = ArrivalKind::Uniform;
     let (_, reqs, _) = run(spec.clone());
     assert_eq!(reqs.len(), 300);
     assert_eq!(reqs.last().unwrap().ts, 59_800);
+    assert!(reqs.iter().all(|r| r.output_length == Some(64)));
+    // Prompt targets follow the 2 s grid: 300 ± 100 over one 60 s cycle, matched within ±50%.
+    let early: Vec<u64> = reqs
+        .iter()
+        .filter(|r| (14_000..16_000).contains(&r.ts))
+        .map(|r| r.prompt_length)
+        .collect();
+    assert!(early.iter().all(|&l| (200..=600).contains(&l)), "{early:?}");
     // Gamma arrivals work too.
     spec.traffic.arrival = ArrivalKind::Gamma;
     spec.traffic.burstiness = 0.5;

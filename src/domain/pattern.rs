@@ -639,9 +639,11 @@ pub(crate) fn generate_synthetic(
         pieces,
         rng_for(spec.seed(), streams::ARRIVALS),
     );
+    // A series without a pattern falls back to the fixed targets of `lengths` (if any).
+    let (fin, fout) = (s.lengths.target_prompt_len, s.lengths.target_completion_len);
     let times = arrivals.map(|t| {
         let (tin, tout) = series.targets_at(t);
-        (t as u64, tin, tout)
+        (t as u64, tin.or(fin), tout.or(fout))
     });
     emit_matched(spec, input, sink, times)
 }

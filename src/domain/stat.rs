@@ -955,9 +955,11 @@ pub(crate) fn generate_stat(
         pieces,
         rng_for(spec.seed(), streams::ARRIVALS),
     );
+    // A side without a length file falls back to the fixed targets of `lengths` (if any).
+    let (fin, fout) = (s.lengths.target_prompt_len, s.lengths.target_completion_len);
     let times = timeline
         .with_lengths(arrivals, rng)
-        .map(|(t, tin, tout)| (t as u64, tin, tout));
+        .map(|(t, tin, tout)| (t as u64, tin.or(fin), tout.or(fout)));
     let mut summary = emit_matched(spec, input, sink, times)?;
     let span = timeline.span_ms();
     if span < s.duration_ms as f64 {
