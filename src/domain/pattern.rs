@@ -458,6 +458,31 @@ impl SyntheticSpec {
         }
     }
 
+    /// The file names this spec refers to, with their dotted field (for resolving them before generation,
+    /// e.g. to reject unknown upload ids early).
+    pub fn files(&self) -> Vec<(&'static str, &str)> {
+        [
+            (
+                "synthetic.traffic_pattern_config",
+                &self.traffic_pattern_config,
+            ),
+            (
+                "synthetic.prompt_len_pattern_config",
+                &self.prompt_len_pattern_config,
+            ),
+            (
+                "synthetic.completion_len_pattern_config",
+                &self.completion_len_pattern_config,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| match v {
+            Some(Value::String(name)) => Some((f, name.as_str())),
+            _ => None,
+        })
+        .collect()
+    }
+
     /// Checks the options of a `synthetic` spec: a traffic pattern is required; inline configs are parsed.
     pub fn validate(&self, duration_ms: u64, interval_ms: u64) -> Result<(), SpecError> {
         if self.source(Series::Traffic)?.is_none() {
@@ -839,6 +864,12 @@ mod tests {
         );
         syn.traffic_pattern_mean = Some(2.0);
         assert!(syn.validate(60_000, 1000).is_ok());
+        syn.completion_len_pattern_config = Some(json!("c.json"));
+        syn.prompt_len_pattern_config = Some(json!({"mean": 3}));
+        assert_eq!(
+            syn.files(),
+            vec![("synthetic.completion_len_pattern_config", "c.json")]
+        );
         assert_eq!(
             syn.validate(u64::MAX / 2, 1).unwrap_err().field,
             "interval_ms"

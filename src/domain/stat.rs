@@ -106,6 +106,18 @@ fn spec_err(field: &str, message: impl Into<String>) -> SpecError {
 }
 
 impl StatSpec {
+    /// The file names this spec refers to, with their dotted field (for resolving them before generation).
+    pub fn files(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("stat.traffic_file", &self.traffic_file),
+            ("stat.prompt_len_file", &self.prompt_len_file),
+            ("stat.completion_len_file", &self.completion_len_file),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| v.as_deref().map(|n| (f, n)))
+        .collect()
+    }
+
     /// Checks the options of a `stat` spec.
     pub fn validate(&self) -> Result<(), SpecError> {
         match &self.traffic_file {
@@ -1393,6 +1405,14 @@ mod tests {
         assert_eq!(s.validate().unwrap_err().field, "stat.row_duration_ms");
         s.row_duration_ms = None;
         assert!(s.validate().is_ok());
+        s.completion_len_file = Some("c.csv".into());
+        assert_eq!(
+            s.files(),
+            vec![
+                ("stat.traffic_file", "t.csv"),
+                ("stat.completion_len_file", "c.csv")
+            ]
+        );
         let j: StatSpec = serde_json::from_str(
             r#"{"traffic_file": "t.csv", "stat_trace_type": "cloudide", "rate_noise": "smoothed"}"#,
         )
