@@ -14,6 +14,7 @@
 //! Files are joined on their parsed `Time`: a time in one file and not in another is an error naming the row.
 
 use std::collections::HashMap;
+use std::io::Read;
 
 use rand::Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};
@@ -338,56 +339,74 @@ pub fn parse_time(s: &str) -> Option<i64> {
 // ---------------------------------------------------------------------------------------------------------
 // CSV reading
 
-struct Csv {
+/// A CSV file read row by row (nothing but the header is kept).
+struct Csv<'a> {
     name: String,
     headers: Vec<String>,
-    /// (line, cells)
-    rows: Vec<(u64, csv::StringRecord)>,
+    rd: csv::Reader<Box<dyn Read + 'a>>,
+    rows: usize,
 }
 
-impl Csv {
-    fn parse(name: &str, text: &str) -> Result<Self, InputError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+fn csv_error(name: &str, e: &csv::Error) -> InputError {
+    let line = e.position().map_or(1, |p| p.line());
+    let why = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("has {len} cells, the header has {expected_len}"),
+        _ => e.to_string(),
+    };
+    InputError::at(name, line, None, why)
+}
+
+impl<'a> Csv<'a> {
+    fn open(input: CsvInput<'a>) -> Result<Self, InputError> {
+        let name = input.name;
         let mut rd = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        let csv_err = |e: csv::Error| {
-            let line = e.position().map_or(1, |p| p.line());
-            let why = match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => format!("has {len} cells, the header has {expected_len}"),
-                _ => e.to_string(),
-            };
-            InputError::at(name, line, None, why)
-        };
-        let headers: Vec<String> = rd
+            .from_reader(input.reader);
+        let mut headers: Vec<String> = rd
             .headers()
-            .map_err(csv_err)?
+            .map_err(|e| csv_error(name, &e))?
             .iter()
             .map(|h| h.trim().to_string())
             .collect();
+        if let Some(h) = headers.first_mut()
+            && let Some(rest) = h.strip_prefix('\u{feff}')
+        {
+            *h = rest.trim().to_string();
+        }
         if headers.iter().all(String::is_empty) {
             return Err(InputError::file(name, "is empty (no header row)"));
-        }
-        let mut rows = Vec::new();
-        for rec in rd.records() {
-            let rec = rec.map_err(csv_err)?;
-            if rec.iter().all(str::is_empty) {
-                continue;
-            }
-            let line = rec.position().map_or(0, |p| p.line());
-            rows.push((line, rec));
-        }
-        if rows.is_empty() {
-            return Err(InputError::file(name, "has no data rows"));
         }
         Ok(Self {
             name: name.to_string(),
             headers,
-            rows,
+            rd,
+            rows: 0,
         })
+    }
+
+    /// Reads the next non-blank row into `rec` and returns its line; None at the end of the file (an error
+    /// when the file had no data row at all).
+    fn next_row(&mut self, rec: &mut csv::StringRecord) -> Result<Option<u64>, InputError> {
+        loop {
+            let more = self
+                .rd
+                .read_record(rec)
+                .map_err(|e| csv_error(&self.name, &e))?;
+            if !more {
+                if self.rows == 0 {
+                    return Err(InputError::file(&self.name, "has no data rows"));
+                }
+                return Ok(None);
+            }
+            if rec.iter().all(str::is_empty) {
+                continue;
+            }
+            self.rows += 1;
+            return Ok(Some(rec.position().map_or(0, |p| p.line())));
+        }
     }
 
     fn column(&self, want: &str) -> Option<usize> {
@@ -452,7 +471,7 @@ struct LengthRow {
     dist: LogNormal,
 }
 
-fn read_percentiles(csv: &Csv, scale: f64) -> Result<Vec<LengthRow>, InputError> {
+fn read_percentiles(mut csv: Csv<'_>, scale: f64) -> Result<Vec<LengthRow>, InputError> {
     let time_col = csv.column("Time");
     let mut cols: Vec<(usize, f64)> = csv
         .headers
@@ -477,10 +496,10 @@ fn read_percentiles(csv: &Csv, scale: f64) -> Result<Vec<LengthRow>, InputError>
             "the same percentile appears twice",
         ));
     }
-    let mut out = Vec::with_capacity(csv.rows.len());
+    let mut out = Vec::new();
     let mut points = Vec::with_capacity(cols.len());
-    for (line, rec) in &csv.rows {
-        let line = *line;
+    let mut rec = csv::StringRecord::new();
+    while let Some(line) = csv.next_row(&mut rec)? {
         points.clear();
         let mut prev: Option<(usize, f64)> = None;
         for &(c, p) in &cols {
@@ -521,7 +540,7 @@ struct TrafficRow {
     rate: f64,
 }
 
-fn read_traffic(csv: &Csv, kind: StatTraceType) -> Result<Vec<TrafficRow>, InputError> {
+fn read_traffic(mut csv: Csv<'_>, kind: StatTraceType) -> Result<Vec<TrafficRow>, InputError> {
     let time_col = csv.column("Time");
     let rate_col = match kind {
         StatTraceType::Maas => csv.column("Success").ok_or_else(|| {
@@ -538,9 +557,9 @@ fn read_traffic(csv: &Csv, kind: StatTraceType) -> Result<Vec<TrafficRow>, Input
                 InputError::at(&csv.name, 1, None, "no rate column (expected Time,<rate>)")
             })?,
     };
-    let mut out = Vec::with_capacity(csv.rows.len());
-    for (line, rec) in &csv.rows {
-        let line = *line;
+    let mut out = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    while let Some(line) = csv.next_row(&mut rec)? {
         let cell = rec.get(rate_col).unwrap_or("");
         let rate = if kind == StatTraceType::Cloudide && is_undefined(cell) {
             0.0
@@ -561,7 +580,7 @@ fn is_undefined(cell: &str) -> bool {
 }
 
 /// cloudide: per row, the summed byte rates of the columns starting with `prefix` (`undefined`/empty = 0).
-fn read_bytes(csv: &Csv, prefix: &str) -> Result<Vec<(u64, Option<i64>, f64)>, InputError> {
+fn read_bytes(mut csv: Csv<'_>, prefix: &str) -> Result<Vec<(u64, Option<i64>, f64)>, InputError> {
     let time_col = csv.column("Time");
     let cols: Vec<usize> = csv
         .headers
@@ -580,9 +599,9 @@ fn read_bytes(csv: &Csv, prefix: &str) -> Result<Vec<(u64, Option<i64>, f64)>, I
             ),
         ));
     }
-    let mut out = Vec::with_capacity(csv.rows.len());
-    for (line, rec) in &csv.rows {
-        let line = *line;
+    let mut out = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    while let Some(line) = csv.next_row(&mut rec)? {
         let mut sum = 0.0;
         for &c in &cols {
             let cell = rec.get(c).unwrap_or("");
@@ -688,84 +707,81 @@ pub struct StatTimeline {
     pub rows: Vec<StatRow>,
 }
 
-/// A named CSV text.
-pub struct CsvText<'a> {
+/// A named CSV input, read as a stream.
+pub struct CsvInput<'a> {
     /// The name used in errors (as given in the spec).
     pub name: &'a str,
     /// The content.
-    pub text: &'a str,
+    pub reader: Box<dyn Read + 'a>,
+}
+
+impl<'a> CsvInput<'a> {
+    /// A CSV held in memory.
+    pub fn text(name: &'a str, text: &'a str) -> Self {
+        Self {
+            name,
+            reader: Box::new(text.as_bytes()),
+        }
+    }
 }
 
 impl StatTimeline {
     /// Reads the files named by `stat` through `files`.
-    pub fn load(
-        stat: &StatSpec,
+    pub fn load<'a>(
+        stat: &'a StatSpec,
         interval_ms: u64,
-        files: &dyn FileResolver,
+        files: &'a dyn FileResolver,
     ) -> Result<Self, GenerateError> {
-        let read = |field: &str, name: &str| -> Result<String, GenerateError> {
+        let open = |field: &str, name: &'a str| -> Result<CsvInput<'a>, GenerateError> {
             let path = files.resolve(field, name)?;
-            Ok(std::fs::read_to_string(&path)
-                .map_err(|e| InputError::file(name, format!("cannot read: {e}")))?)
+            let f = std::fs::File::open(&path)
+                .map_err(|e| InputError::file(name, format!("cannot read: {e}")))?;
+            Ok(CsvInput {
+                name,
+                reader: Box::new(f),
+            })
         };
         let traffic_name = stat
             .traffic_file
             .as_deref()
             .ok_or_else(|| spec_err("stat.traffic_file", "is required"))?;
-        let traffic = read("stat.traffic_file", traffic_name)?;
-        let prompt = match &stat.prompt_len_file {
-            Some(n) => Some((n.as_str(), read("stat.prompt_len_file", n)?)),
+        let traffic = open("stat.traffic_file", traffic_name)?;
+        let prompt = match stat.prompt_len_file.as_deref() {
+            Some(n) => Some(open("stat.prompt_len_file", n)?),
             None => None,
         };
-        let same_file =
-            stat.completion_len_file.is_some() && stat.completion_len_file == stat.prompt_len_file;
-        let completion = match &stat.completion_len_file {
-            Some(n) if !same_file => Some((n.as_str(), read("stat.completion_len_file", n)?)),
-            _ => None,
-        };
-        fn text<'a>(p: &'a (&'a str, String)) -> CsvText<'a> {
-            CsvText {
-                name: p.0,
-                text: p.1.as_str(),
-            }
-        }
         // One file for both sides when both fields name it; cloudide also when only the prompt file is given.
-        let ctext = match &completion {
-            Some(c) => Some(text(c)),
-            None if same_file || stat.stat_trace_type == StatTraceType::Cloudide => {
-                prompt.as_ref().map(text)
+        let completion = match (
+            stat.completion_len_file.as_deref(),
+            stat.prompt_len_file.as_deref(),
+        ) {
+            (Some(c), Some(p)) if c == p => Some(open("stat.prompt_len_file", p)?),
+            (Some(c), _) => Some(open("stat.completion_len_file", c)?),
+            (None, Some(p)) if stat.stat_trace_type == StatTraceType::Cloudide => {
+                Some(open("stat.prompt_len_file", p)?)
             }
-            None => None,
+            (None, _) => None,
         };
-        Ok(Self::parse(
-            stat,
-            interval_ms,
-            CsvText {
-                name: traffic_name,
-                text: &traffic,
-            },
-            prompt.as_ref().map(text),
-            ctext,
-        )?)
+        Ok(Self::parse(stat, interval_ms, traffic, prompt, completion)?)
     }
 
-    /// Parses the CSV texts (traffic, prompt lengths, completion lengths).
+    /// Parses the CSVs (traffic, prompt lengths, completion lengths), row by row.
     pub fn parse(
         stat: &StatSpec,
         interval_ms: u64,
-        traffic: CsvText<'_>,
-        prompt: Option<CsvText<'_>>,
-        completion: Option<CsvText<'_>>,
+        traffic: CsvInput<'_>,
+        prompt: Option<CsvInput<'_>>,
+        completion: Option<CsvInput<'_>>,
     ) -> Result<Self, InputError> {
-        let tcsv = Csv::parse(traffic.name, traffic.text)?;
-        let trows = read_traffic(&tcsv, stat.stat_trace_type)?;
+        let traffic_name = traffic.name;
+        let trows = read_traffic(Csv::open(traffic)?, stat.stat_trace_type)?;
         // Times strictly increasing.
         for w in trows.windows(2) {
             if let (Some(a), Some(b)) = (w[0].time, w[1].time)
                 && b <= a
             {
                 return Err(InputError::at(
-                    traffic.name,
+                    traffic_name,
                     w[1].line,
                     Some("Time"),
                     format!("not after the previous row's time (line {})", w[0].line),
@@ -777,17 +793,17 @@ impl StatTimeline {
             .stat_trace_type
         {
             StatTraceType::Maas => {
-                let side = |f: Option<CsvText<'_>>,
+                let side = |f: Option<CsvInput<'_>>,
                             scale: f64|
                  -> Result<Vec<Option<LogNormal>>, InputError> {
                     let Some(f) = f else {
                         return Ok(vec![None; n]);
                     };
-                    let csv = Csv::parse(f.name, f.text)?;
-                    let rows = read_percentiles(&csv, scale)?;
+                    let name = f.name;
+                    let rows = read_percentiles(Csv::open(f)?, scale)?;
                     let keys: Vec<(u64, Option<i64>)> =
                         rows.iter().map(|r| (r.line, r.time)).collect();
-                    let m = join(traffic.name, &trows, f.name, &keys)?;
+                    let m = join(traffic_name, &trows, name, &keys)?;
                     Ok(m.into_iter().map(|j| Some(rows[j].dist)).collect())
                 };
                 (
@@ -796,17 +812,17 @@ impl StatTimeline {
                 )
             }
             StatTraceType::Cloudide => {
-                let side = |f: Option<CsvText<'_>>,
+                let side = |f: Option<CsvInput<'_>>,
                             prefix: &str,
                             scale: f64|
                  -> Result<Vec<Option<LogNormal>>, InputError> {
                     let Some(f) = f else {
                         return Ok(vec![None; n]);
                     };
-                    let csv = Csv::parse(f.name, f.text)?;
-                    let rows = read_bytes(&csv, prefix)?;
+                    let name = f.name;
+                    let rows = read_bytes(Csv::open(f)?, prefix)?;
                     let keys: Vec<(u64, Option<i64>)> = rows.iter().map(|r| (r.0, r.1)).collect();
-                    let m = join(traffic.name, &trows, f.name, &keys)?;
+                    let m = join(traffic_name, &trows, name, &keys)?;
                     Ok(m.into_iter()
                         .zip(&trows)
                         .map(|(j, t)| {
@@ -1066,18 +1082,9 @@ mod tests {
         StatTimeline::parse(
             stat,
             1000,
-            CsvText {
-                name: "traffic.csv",
-                text: traffic,
-            },
-            prompt.map(|t| CsvText {
-                name: "prompt.csv",
-                text: t,
-            }),
-            completion.map(|t| CsvText {
-                name: "completion.csv",
-                text: t,
-            }),
+            CsvInput::text("traffic.csv", traffic),
+            prompt.map(|t| CsvInput::text("prompt.csv", t)),
+            completion.map(|t| CsvInput::text("completion.csv", t)),
         )
     }
 
@@ -1246,6 +1253,12 @@ mod tests {
         };
         let tl = parse(&fixed, traffic, None, None).unwrap();
         assert_eq!(tl.rows[2].duration_ms, 5000.0);
+        // A UTF-8 BOM and blank lines are fine.
+        let bom = "\u{feff}\"Time\",\"Success\"\n\n2024-10-01 00:00:00,3\n\n";
+        assert_eq!(
+            parse(&StatSpec::default(), bom, None, None).unwrap().rows[0].rate,
+            3.0
+        );
         let one = "Time,Success\n2024-10-01 00:00:00,3\n";
         assert_eq!(
             parse(&StatSpec::default(), one, None, None)
