@@ -11,9 +11,11 @@ use clap::{Args, ValueEnum};
 use crate::domain::arrival::ArrivalKind;
 use crate::domain::dataset::{Dataset, load_file};
 use crate::domain::lengths::{TokenizedDataset, tokenize};
+use crate::domain::pattern::{Preset, SyntheticSpec};
 use crate::domain::run::{InputFile, RunInput, run_to_dir};
 use crate::domain::sample::{SAMPLE_DATASET_ID, sample_dataset};
 use crate::domain::spec::{GenerationSpec, OutputFormat, OutputLengthSource, TraceType};
+use crate::domain::stat::{RateNoise, StatSpec, StatTraceType};
 use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
 
 /// Trace types accepted on the command line.
@@ -79,6 +81,54 @@ pub enum OutputLengthArg {
     Target,
     /// Emit the matched prompt's completion length (reference).
     Dataset,
+}
+
+/// Synthetic pattern presets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PresetArg {
+    /// Rises to 1.5× the mean within the first twentieth, then stays.
+    #[value(name = "quick_rising")]
+    QuickRising,
+    /// A quarter sine over the whole workload, mean → 1.5× mean.
+    #[value(name = "slow_rising")]
+    SlowRising,
+    /// One cycle of ±10%.
+    #[value(name = "slight_fluctuation")]
+    SlightFluctuation,
+    /// Twelve cycles of ±50%.
+    #[value(name = "severe_fluctuation")]
+    SevereFluctuation,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(p: PresetArg) -> Self {
+        match p {
+            PresetArg::QuickRising => Preset::QuickRising,
+            PresetArg::SlowRising => Preset::SlowRising,
+            PresetArg::SlightFluctuation => Preset::SlightFluctuation,
+            PresetArg::SevereFluctuation => Preset::SevereFluctuation,
+        }
+    }
+}
+
+/// Grafana export kinds.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatTraceArg {
+    /// Traffic + percentile CSVs.
+    Maas,
+    /// Traffic + byte-rate CSV.
+    Cloudide,
+}
+
+/// Per-second rate noise of stat rows.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RateNoiseArg {
+    /// The row's rate (per-second counts are Poisson with Poisson arrivals).
+    None,
+    /// A Poisson draw per second.
+    Poisson,
+    /// Poisson draws averaged over 10 s, at least 1 (reference).
+    Smoothed,
 }
 
 /// Flags of `generate`.
@@ -148,6 +198,63 @@ pub struct GenerateArgs {
     /// Do not read or write the token-length cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// synthetic: preset of the request rate.
+    #[arg(long, value_enum, help_heading = "Synthetic patterns")]
+    pub traffic_pattern: Option<PresetArg>,
+    /// synthetic: preset of the prompt length.
+    #[arg(long, value_enum, help_heading = "Synthetic patterns")]
+    pub prompt_len_pattern: Option<PresetArg>,
+    /// synthetic: preset of the completion length.
+    #[arg(long, value_enum, help_heading = "Synthetic patterns")]
+    pub completion_len_pattern: Option<PresetArg>,
+    /// synthetic: rate pattern config JSON (`fluctuate, mean, noise, period_len_ms, only_rise`).
+    #[arg(long, value_name = "FILE.json", help_heading = "Synthetic patterns")]
+    pub traffic_pattern_config: Option<PathBuf>,
+    /// synthetic: prompt-length pattern config JSON.
+    #[arg(long, value_name = "FILE.json", help_heading = "Synthetic patterns")]
+    pub prompt_len_pattern_config: Option<PathBuf>,
+    /// synthetic: completion-length pattern config JSON.
+    #[arg(long, value_name = "FILE.json", help_heading = "Synthetic patterns")]
+    pub completion_len_pattern_config: Option<PathBuf>,
+    /// synthetic: mean of the traffic preset, requests/s (default 6).
+    #[arg(long, help_heading = "Synthetic patterns")]
+    pub traffic_pattern_mean: Option<f64>,
+    /// synthetic: mean of the prompt-length preset, tokens (default 1024).
+    #[arg(long, help_heading = "Synthetic patterns")]
+    pub prompt_len_pattern_mean: Option<f64>,
+    /// synthetic: mean of the completion-length preset, tokens (default 1024).
+    #[arg(long, help_heading = "Synthetic patterns")]
+    pub completion_len_pattern_mean: Option<f64>,
+    /// stat: `maas` (default) or `cloudide`.
+    #[arg(long, value_enum, help_heading = "Grafana statistics")]
+    pub stat_trace_type: Option<StatTraceArg>,
+    /// stat: the traffic CSV.
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub traffic_file: Option<PathBuf>,
+    /// stat: the prompt-length CSV (maas percentiles; cloudide recv/sent bytes).
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub prompt_len_file: Option<PathBuf>,
+    /// stat: the completion-length CSV.
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub completion_len_file: Option<PathBuf>,
+    /// stat: divides the rate (default 1).
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub qps_scale: Option<f64>,
+    /// stat: divides the prompt lengths (default 1).
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub input_scale: Option<f64>,
+    /// stat: divides the completion lengths (default 1).
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub output_scale: Option<f64>,
+    /// stat cloudide: bytes per token (default 1 as the reference; about 4 is realistic).
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub bytes_per_token: Option<f64>,
+    /// stat: how long the last (or only) row lasts, ms (default: the gap before it, or --interval-ms).
+    #[arg(long, help_heading = "Grafana statistics")]
+    pub row_duration_ms: Option<u64>,
+    /// stat: per-second rate noise: none (default), poisson, smoothed (reference).
+    #[arg(long, value_enum, help_heading = "Grafana statistics")]
+    pub rate_noise: Option<RateNoiseArg>,
     /// Accepted for compatibility with the reference (Azure window size comes in a later release).
     #[arg(long, hide = true)]
     pub group_interval_seconds: Option<u64>,
@@ -227,7 +334,133 @@ impl GenerateArgs {
         if self.no_special_tokens {
             spec.add_special_tokens = false;
         }
+        self.apply_synthetic(&mut spec);
+        self.apply_stat(&mut spec)?;
         Ok(spec)
+    }
+
+    /// The synthetic flags: a preset replaces a config of the same series from the spec file and vice versa.
+    fn apply_synthetic(&self, spec: &mut GenerationSpec) {
+        let path = |p: &PathBuf| serde_json::Value::String(p.display().to_string());
+        let flags = [
+            (
+                self.traffic_pattern,
+                &self.traffic_pattern_config,
+                self.traffic_pattern_mean,
+            ),
+            (
+                self.prompt_len_pattern,
+                &self.prompt_len_pattern_config,
+                self.prompt_len_pattern_mean,
+            ),
+            (
+                self.completion_len_pattern,
+                &self.completion_len_pattern_config,
+                self.completion_len_pattern_mean,
+            ),
+        ];
+        if flags
+            .iter()
+            .all(|(p, c, m)| p.is_none() && c.is_none() && m.is_none())
+        {
+            return;
+        }
+        let syn = spec.synthetic.get_or_insert_with(SyntheticSpec::default);
+        let slots = [
+            (
+                &mut syn.traffic_pattern,
+                &mut syn.traffic_pattern_config,
+                &mut syn.traffic_pattern_mean,
+            ),
+            (
+                &mut syn.prompt_len_pattern,
+                &mut syn.prompt_len_pattern_config,
+                &mut syn.prompt_len_pattern_mean,
+            ),
+            (
+                &mut syn.completion_len_pattern,
+                &mut syn.completion_len_pattern_config,
+                &mut syn.completion_len_pattern_mean,
+            ),
+        ];
+        for ((preset, config, mean), (sp, sc, sm)) in flags.into_iter().zip(slots) {
+            if let Some(p) = preset {
+                *sp = Some(p.into());
+                *sc = None;
+            }
+            if let Some(c) = config {
+                *sc = Some(path(c));
+                *sp = None;
+                *sm = None;
+            }
+            if let Some(m) = mean {
+                *sm = Some(m);
+            }
+        }
+    }
+
+    /// The stat flags (`--traffic-file` names the stat traffic CSV for `--trace-type stat`).
+    fn apply_stat(&self, spec: &mut GenerationSpec) -> anyhow::Result<()> {
+        let name = |p: &PathBuf| Some(p.display().to_string());
+        if let Some(f) = &self.traffic_file {
+            match spec.trace_type {
+                TraceType::Stat => {
+                    spec.stat.get_or_insert_with(StatSpec::default).traffic_file = name(f);
+                }
+                other => anyhow::bail!(
+                    "--traffic-file is not used by --trace-type {}",
+                    other.as_str()
+                ),
+            }
+        }
+        let any = self.stat_trace_type.is_some()
+            || self.prompt_len_file.is_some()
+            || self.completion_len_file.is_some()
+            || self.qps_scale.is_some()
+            || self.input_scale.is_some()
+            || self.output_scale.is_some()
+            || self.bytes_per_token.is_some()
+            || self.row_duration_ms.is_some()
+            || self.rate_noise.is_some();
+        if !any {
+            return Ok(());
+        }
+        let stat = spec.stat.get_or_insert_with(StatSpec::default);
+        if let Some(t) = self.stat_trace_type {
+            stat.stat_trace_type = match t {
+                StatTraceArg::Maas => StatTraceType::Maas,
+                StatTraceArg::Cloudide => StatTraceType::Cloudide,
+            };
+        }
+        if let Some(f) = &self.prompt_len_file {
+            stat.prompt_len_file = name(f);
+        }
+        if let Some(f) = &self.completion_len_file {
+            stat.completion_len_file = name(f);
+        }
+        if let Some(v) = self.qps_scale {
+            stat.qps_scale = v;
+        }
+        if let Some(v) = self.input_scale {
+            stat.input_scale = v;
+        }
+        if let Some(v) = self.output_scale {
+            stat.output_scale = v;
+        }
+        if let Some(v) = self.bytes_per_token {
+            stat.bytes_per_token = v;
+        }
+        if let Some(v) = self.row_duration_ms {
+            stat.row_duration_ms = Some(v);
+        }
+        if let Some(n) = self.rate_noise {
+            stat.rate_noise = match n {
+                RateNoiseArg::None => RateNoise::None,
+                RateNoiseArg::Poisson => RateNoise::Poisson,
+                RateNoiseArg::Smoothed => RateNoise::Smoothed,
+            };
+        }
+        Ok(())
     }
 
     fn cache_dir(&self) -> Option<PathBuf> {

@@ -176,6 +176,8 @@ pub fn generate(
 ) -> Result<Summary, GenerateError> {
     match spec.spec().trace_type {
         TraceType::Constant => generate_constant(spec, input, sink),
+        TraceType::Synthetic => super::pattern::generate_synthetic(spec, input, sink),
+        TraceType::Stat => super::stat::generate_stat(spec, input, sink),
         other => Err(GenerateError::NotImplemented(other.as_str())),
     }
 }

@@ -183,6 +183,12 @@ pub struct GenerationSpec {
     /// Output options.
     #[serde(default)]
     pub output: OutputSpec,
+    /// `synthetic` trace options: sine patterns of rate and lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<super::pattern::SyntheticSpec>,
+    /// `stat` trace options: Grafana-exported statistics files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat: Option<super::stat::StatSpec>,
 }
 
 fn default_tokenizer() -> String {
@@ -280,7 +286,30 @@ impl GenerationSpec {
             output_length_source: OutputLengthSource::default(),
             max_concurrent_sessions: None,
             output: OutputSpec::default(),
+            synthetic: None,
+            stat: None,
         }
+    }
+
+    /// Every file the spec names, as (dotted field, name): resolved as paths by the CLI and as uploaded ids by
+    /// the service (which checks them before queueing a job).
+    pub fn file_fields(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        if let Some(s) = &self.synthetic {
+            out.extend(
+                s.files()
+                    .into_iter()
+                    .map(|(f, n)| (f.to_string(), n.to_string())),
+            );
+        }
+        if let Some(s) = &self.stat {
+            out.extend(
+                s.files()
+                    .into_iter()
+                    .map(|(f, n)| (f.to_string(), n.to_string())),
+            );
+        }
+        out
     }
 
     /// Checks every value; a missing seed is drawn from the OS.
@@ -338,6 +367,14 @@ impl GenerationSpec {
                     ),
                 ));
             }
+        }
+        if self.trace_type == TraceType::Synthetic {
+            self.synthetic
+                .get_or_insert_with(Default::default)
+                .validate(self.duration_ms, self.interval_ms)?;
+        }
+        if self.trace_type == TraceType::Stat {
+            self.stat.get_or_insert_with(Default::default).validate()?;
         }
         if self.dataset.is_none() && self.prompt_file.is_none() {
             self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());

@@ -92,6 +92,18 @@ pub struct GenerationSpecDoc {
     pub max_concurrent_sessions: Option<u32>,
     /// Output options.
     pub output: Option<OutputDoc>,
+    /// `trace_type: synthetic`: sine patterns for rate, prompt and completion lengths: presets
+    /// (`traffic_pattern`, `prompt_len_pattern`, `completion_len_pattern`: `quick_rising`, `slow_rising`,
+    /// `slight_fluctuation`, `severe_fluctuation`, with `*_pattern_mean`) or reference configs
+    /// (`*_pattern_config`: an inline object `{fluctuate, mean, noise, period_len_ms, only_rise}` or the id of an
+    /// uploaded JSON file). See the README section "Synthetic patterns and Grafana statistics".
+    #[schema(value_type = Option<Object>)]
+    pub synthetic: Option<serde_json::Value>,
+    /// `trace_type: stat`: Grafana exports by uploaded id (`traffic_file`, `prompt_len_file`,
+    /// `completion_len_file`), `stat_trace_type` (`maas`|`cloudide`), `qps_scale`, `input_scale`,
+    /// `output_scale`, `bytes_per_token`, `row_duration_ms`, `rate_noise` (`none`|`poisson`|`smoothed`).
+    #[schema(value_type = Option<Object>)]
+    pub stat: Option<serde_json::Value>,
 }
 
 /// Job progress.

@@ -88,7 +88,7 @@ pub async fn submit(
             Box::new(move |line: &[u8]| tx.blocking_send(Bytes::copy_from_slice(line)).is_ok());
         let job = state
             .jobs
-            .submit(Work::Generate(spec), Some(tap))
+            .submit(Work::Generate(Box::new(spec)), Some(tap))
             .map_err(submit_error)?;
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         let body = Body::from_stream(futures_util::StreamExt::map(stream, Ok::<_, Infallible>));
@@ -107,7 +107,7 @@ pub async fn submit(
     }
     let job = state
         .jobs
-        .submit(Work::Generate(spec), None)
+        .submit(Work::Generate(Box::new(spec)), None)
         .map_err(submit_error)?;
     let location = format!("/v1/workloads/{}", job.record().id);
     let mut status = StatusCode::ACCEPTED;

@@ -115,7 +115,7 @@ fn persist(dir: &Path, rec: &JobRecord) -> std::io::Result<()> {
 #[derive(Debug, Clone)]
 pub enum Work {
     /// Generate a workload from a spec.
-    Generate(ValidatedSpec),
+    Generate(Box<ValidatedSpec>),
     /// Reshape finished workloads (concat, merge, time-scale, slice, sample, shift).
     Utility {
         /// The validated operation.
@@ -313,6 +313,10 @@ impl JobManager {
             });
         }
         self.tokenizer(&s.tokenizer)?;
+        let traces = TraceResolver(&self.inner.traces);
+        for (field, name) in s.file_fields() {
+            traces.resolve(&field, &name)?;
+        }
         Ok(())
     }
 

@@ -54,6 +54,8 @@ fn spec_doc_lists_every_spec_field() {
     spec.dataset = Some("sample".into());
     spec.prompt_file = Some("x".into());
     spec.max_concurrent_sessions = Some(1);
+    spec.synthetic = Some(Default::default());
+    spec.stat = Some(Default::default());
     let v = serde_json::to_value(&spec).unwrap();
     for key in v.as_object().unwrap().keys() {
         assert!(props.contains_key(key), "GenerationSpecDoc lacks `{key}`");
