@@ -148,6 +148,9 @@ pub struct GenerateArgs {
     /// Do not read or write the token-length cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Agent-session config JSON (`--trace-type agent`): the reference's keys (num_sessions, turns_per_session, ...).
+    #[arg(long, value_name = "FILE")]
+    pub agent_config: Option<PathBuf>,
     /// Accepted for compatibility with the reference (Azure window size comes in a later release).
     #[arg(long, hide = true)]
     pub group_interval_seconds: Option<u64>,
@@ -226,6 +229,10 @@ impl GenerateArgs {
         }
         if self.no_special_tokens {
             spec.add_special_tokens = false;
+        }
+        if let Some(p) = &self.agent_config {
+            spec.agent_config = Some(p.display().to_string());
+            spec.agent = None;
         }
         Ok(spec)
     }

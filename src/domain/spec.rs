@@ -183,6 +183,14 @@ pub struct GenerationSpec {
     /// Output options.
     #[serde(default)]
     pub output: OutputSpec,
+    /// Agent-session config given inline (`trace_type: agent`): the reference's keys, e.g.
+    /// `{"num_sessions": 10, "turns_per_session": [2, 5], "seed": 17}`; `{}` for every default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<serde_json::Value>,
+    /// Agent-session config file (`trace_type: agent`; CLI: a path, service: an uploaded id); instead of
+    /// `agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_config: Option<String>,
 }
 
 fn default_tokenizer() -> String {
@@ -280,6 +288,8 @@ impl GenerationSpec {
             output_length_source: OutputLengthSource::default(),
             max_concurrent_sessions: None,
             output: OutputSpec::default(),
+            agent: None,
+            agent_config: None,
         }
     }
 
@@ -339,6 +349,7 @@ impl GenerationSpec {
                 ));
             }
         }
+        crate::domain::agent::validate_spec(&self)?;
         if self.dataset.is_none() && self.prompt_file.is_none() {
             self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());
         }

@@ -1,0 +1,322 @@
+//! `trace_type: agent`: synthetic agent-session DAG workloads, bit-for-bit identical to the reference's
+//! `agent_session_generator.py` for the same config and seed.
+//!
+//! * [`config`]: the config keys, defaults and validation (every error names its field).
+//! * [`pyrandom`]: CPython's `random.Random` (MT19937, `randint`, `random`, `expovariate`), bit-exact.
+//! * [`dag`]: the per-session DAG (plan → parallel tools with retries → join → follow-up → wait) and the
+//!   timeline, built lazily in timestamp order.
+//! * [`prompt`]: prompts of the model calls, exactly `prompt_tokens` long with the tokenizer.
+//!
+//! Each output entry is `{"schema_version", "timestamp", "requests", "events"}`: model calls are requests
+//! (with an `agent` object), tool/retry/join/wait nodes are events.
+//!
+//! Seed: the config's `seed` key seeds the sessions when present (as in the reference); otherwise the spec's
+//! seed does (the reference's default would be 0).
+
+pub mod config;
+pub mod dag;
+pub mod prompt;
+pub mod pyrandom;
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use self::config::{AgentConfig, AgentConfigError};
+use self::dag::{Event, EventKind, ModelCall, SCHEMA_VERSION, Slot, Timeline};
+use self::prompt::{PromptFactory, TokenizerPrompts};
+use super::dataset::SessionId;
+use super::files::{FileResolver, InputError};
+use super::generate::{GenerateError, GenerateInput, Progress, Summary};
+use super::spec::{GenerationSpec, SpecError, TraceType, ValidatedSpec};
+use super::stats::{ErrorCollector, Histogram, round3};
+use super::writer::{Entry, EntryExtra, EntrySink, Request};
+
+/// The spec field that names an agent config file (resolved through the [`FileResolver`]).
+pub const CONFIG_FILE_FIELD: &str = "agent_config";
+
+fn spec_error(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+fn inline_error(e: AgentConfigError) -> SpecError {
+    let field = if e.field == "agent config" {
+        "agent".to_string()
+    } else {
+        format!("agent.{}", e.field)
+    };
+    SpecError {
+        field,
+        message: e.message,
+    }
+}
+
+/// Checks the agent fields of a spec: `agent` (inline config) or `agent_config` (file) for `trace_type:
+/// agent`, and neither for other trace types. An inline config is validated here.
+pub fn validate_spec(spec: &GenerationSpec) -> Result<(), SpecError> {
+    let agent = spec.trace_type == TraceType::Agent;
+    match (&spec.agent, &spec.agent_config) {
+        (Some(_), _) if !agent => Err(spec_error("agent", "is only used with trace_type agent")),
+        (_, Some(_)) if !agent => Err(spec_error(
+            CONFIG_FILE_FIELD,
+            "is only used with trace_type agent",
+        )),
+        (Some(_), Some(_)) => Err(spec_error(
+            "agent",
+            "cannot be combined with agent_config: give one of them",
+        )),
+        (None, None) if agent => Err(spec_error(
+            CONFIG_FILE_FIELD,
+            "is required for trace_type agent (a config file; or give the config inline as \"agent\", \
+             e.g. {} for every default)",
+        )),
+        (Some(v), None) => AgentConfig::from_value(v).map(|_| ()).map_err(inline_error),
+        (None, Some(name)) if name.trim().is_empty() => {
+            Err(spec_error(CONFIG_FILE_FIELD, "must not be empty"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// 1-based line of the first `"key"` in `text` (to point config errors at a line).
+fn line_of_key(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(&format!("\"{key}\""))?;
+    Some(text[..at].bytes().filter(|&b| b == b'\n').count() as u64 + 1)
+}
+
+/// Parses an agent config file's text; errors name the file, the line and the field.
+pub fn parse_config_file(name: &str, text: &str) -> Result<AgentConfig, InputError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(m, _)| m)
+            .to_string();
+        InputError::at(
+            name,
+            e.line() as u64,
+            None,
+            format!("invalid JSON at column {}: {msg}", e.column()),
+        )
+    })?;
+    AgentConfig::from_value(&v).map_err(|e| match line_of_key(text, &e.field) {
+        Some(line) => InputError::at(name, line, None, e.to_string()),
+        None => InputError::file(name, e.to_string()),
+    })
+}
+
+/// Loads the spec's agent config: the inline object, or the file named by `agent_config`.
+pub fn load_config(
+    spec: &GenerationSpec,
+    files: &dyn FileResolver,
+) -> Result<AgentConfig, GenerateError> {
+    match (&spec.agent, &spec.agent_config) {
+        (Some(v), _) => Ok(AgentConfig::from_value(v).map_err(inline_error)?),
+        (None, Some(name)) => {
+            let path = files.resolve(CONFIG_FILE_FIELD, name)?;
+            let text = read_text(name, &path)?;
+            Ok(parse_config_file(name, &text)?)
+        }
+        (None, None) => {
+            Err(spec_error(CONFIG_FILE_FIELD, "is required for trace_type agent").into())
+        }
+    }
+}
+
+fn read_text(name: &str, path: &Path) -> Result<String, InputError> {
+    let bytes = std::fs::read(path).map_err(|e| InputError::file(name, e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        InputError::file(
+            name,
+            format!("not UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+/// Generates the agent workload of `spec` (`trace_type: agent`).
+pub fn generate_agent(
+    spec: &ValidatedSpec,
+    input: GenerateInput<'_>,
+    sink: &mut dyn EntrySink,
+) -> Result<Summary, GenerateError> {
+    let cfg = load_config(spec.spec(), input.files)?;
+    let (seed, from_config) = match cfg.seed {
+        Some(s) => (s, true),
+        None => (i128::from(spec.seed()), false),
+    };
+    let mut prompts = TokenizerPrompts::new(input.tokenizer)?;
+    let mut summary =
+        generate_sessions(&cfg, seed, &mut prompts, sink, input.cancel, input.progress)?;
+    summary.notes.push(if from_config {
+        format!("sessions seeded with the agent config's seed {seed} (the spec's seed is not used)")
+    } else {
+        format!("sessions seeded with the spec's seed {seed} (the agent config has no seed)")
+    });
+    Ok(summary)
+}
+
+fn model_call_json(c: &ModelCall) -> Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "task_id": c.session.task_id,
+        "node_id": c.node_id,
+        "parent_ids": c.parent_ids,
+        "node_type": "model",
+        "turn": c.turn,
+        "phase": c.phase.as_str(),
+        "expected_latency_ms": c.expected_latency_ms,
+        "state_refs": [c.session.state_ref],
+        "context_delta_tokens": c.context_delta_tokens,
+    })
+}
+
+fn event_json(e: &Event) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("schema_version".into(), SCHEMA_VERSION.into());
+    m.insert("session_id".into(), e.session.session_id.clone().into());
+    m.insert("task_id".into(), e.session.task_id.clone().into());
+    m.insert("node_id".into(), e.node_id.clone().into());
+    m.insert("parent_ids".into(), e.parent_ids.clone().into());
+    m.insert("node_type".into(), e.node_type().into());
+    m.insert("turn".into(), e.turn.into());
+    if let EventKind::Tool {
+        branch,
+        attempt,
+        failed,
+    } = e.kind
+    {
+        m.insert("branch".into(), branch.into());
+        m.insert("attempt".into(), attempt.into());
+        m.insert("duration_ms".into(), e.duration_ms.into());
+        m.insert(
+            "status".into(),
+            if failed { "failed" } else { "succeeded" }.into(),
+        );
+        m.insert("side_effects".into(), false.into());
+    } else {
+        m.insert("duration_ms".into(), e.duration_ms.into());
+    }
+    m.insert(
+        "state_refs".into(),
+        vec![e.session.state_ref.clone()].into(),
+    );
+    m.insert("context_delta_tokens".into(), e.context_delta_tokens.into());
+    Value::Object(m)
+}
+
+/// Counts of what was emitted.
+#[derive(Debug, Default)]
+struct Counts {
+    tool: u64,
+    retry: u64,
+    join: u64,
+    wait: u64,
+}
+
+/// Generates the sessions of `cfg` with `seed` into `sink`, with prompts from `prompts`. The timeline is
+/// built lazily, so memory follows the overlapping sessions rather than the workload.
+pub fn generate_sessions(
+    cfg: &AgentConfig,
+    seed: i128,
+    prompts: &mut dyn PromptFactory,
+    sink: &mut dyn EntrySink,
+    cancel: &(dyn Fn() -> bool + Sync),
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Summary, GenerateError> {
+    let mut timeline = Timeline::new(cfg, seed);
+    let mut s = Summary::default();
+    let mut plen = Histogram::default();
+    let mut olen = Histogram::default();
+    let mut err = ErrorCollector::default();
+    let mut counts = Counts::default();
+    let mut last_progress = 0u64;
+    let output_length = u32::try_from(cfg.output_tokens).expect("validated <= u32::MAX");
+    while let Some(item) = timeline.next() {
+        if cancel() {
+            return Err(GenerateError::Cancelled);
+        }
+        let (ts, Slot { requests, events }) =
+            item.map_err(|e| spec_error("agent", e.to_string()))?;
+        let session_ids: Vec<SessionId> = requests
+            .iter()
+            .map(|c| SessionId::Str(c.session.session_id.clone()))
+            .collect();
+        let mut reqs = Vec::with_capacity(requests.len());
+        for (c, sid) in requests.iter().zip(&session_ids) {
+            let target = u32::try_from(c.prompt_tokens).expect("validated <= MAX_PROMPT_TOKENS");
+            let (text, len) = prompts.prompt(&c.session.session_id, &c.node_id, target)?;
+            plen.add(u64::from(len));
+            olen.add(u64::from(output_length));
+            err.add(len, target);
+            reqs.push(Request {
+                prompt: Cow::Owned(text),
+                prompt_length: len,
+                output_length: Some(output_length),
+                session_id: Some(sid),
+                agent: Some(model_call_json(c)),
+            });
+        }
+        for e in &events {
+            match e.kind {
+                EventKind::Tool { attempt: 0, .. } => counts.tool += 1,
+                EventKind::Tool { .. } => counts.retry += 1,
+                EventKind::Join => counts.join += 1,
+                EventKind::Wait => counts.wait += 1,
+            }
+        }
+        let entry = Entry {
+            timestamp: ts,
+            requests: reqs,
+            extra: Some(EntryExtra {
+                schema_version: SCHEMA_VERSION.to_string(),
+                events: events.iter().map(event_json).collect(),
+            }),
+        };
+        sink.entry(&entry)?;
+        s.entries += 1;
+        s.requests += entry.requests.len() as u64;
+        s.first_timestamp_ms.get_or_insert(ts);
+        s.last_timestamp_ms = Some(ts);
+        if s.requests - last_progress >= 256 {
+            last_progress = s.requests;
+            progress(Progress {
+                fraction: timeline.sessions_built() as f64 / cfg.num_sessions as f64,
+                requests: s.requests,
+            });
+        }
+    }
+    let span = s.last_timestamp_ms.unwrap_or(0);
+    s.duration_ms = span;
+    s.mean_rate_qps = if span > 0 {
+        round3(s.requests as f64 / (span as f64 / 1000.0))
+    } else {
+        0.0
+    };
+    s.prompt_length = plen.summary();
+    s.output_length = olen.summary();
+    s.matching.prompt_length_error = err.summary();
+    s.sessions_started = Some(cfg.num_sessions);
+    s.sessions_finished = Some(cfg.num_sessions);
+    s.notes.push(format!(
+        "agent sessions: {} sessions, {} model calls, {} events ({} tool, {} retry, {} join, {} wait)",
+        cfg.num_sessions,
+        s.requests,
+        counts.tool + counts.retry + counts.join + counts.wait,
+        counts.tool,
+        counts.retry,
+        counts.join,
+        counts.wait
+    ));
+    progress(Progress {
+        fraction: 1.0,
+        requests: s.requests,
+    });
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests;
