@@ -268,6 +268,10 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 
 /// Loads the prompt collection named by the spec (a path, or the built-in sample).
 pub fn load_prompts(spec: &GenerationSpec) -> anyhow::Result<(Dataset, Vec<InputFile>)> {
+    if spec.trace_type == TraceType::Agent {
+        // Agent prompts are built with the tokenizer: no prompt collection is read.
+        return Ok((crate::domain::agent::no_prompts(), Vec::new()));
+    }
     match (&spec.prompt_file, spec.dataset.as_deref()) {
         (Some(path), _) => {
             let ds = load_file(Path::new(path))?;

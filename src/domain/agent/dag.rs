@@ -10,7 +10,7 @@
 //! as that start is known. Memory follows the sessions that overlap, not the whole workload.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -56,7 +56,7 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelCall {
     /// Session ids.
-    pub session: Rc<SessionIds>,
+    pub session: Arc<SessionIds>,
     /// This node.
     pub node_id: String,
     /// Parent nodes (empty for the first plan).
@@ -95,7 +95,7 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Session ids.
-    pub session: Rc<SessionIds>,
+    pub session: Arc<SessionIds>,
     /// This node.
     pub node_id: String,
     /// Parent nodes.
@@ -193,7 +193,7 @@ impl<'c> Timeline<'c> {
         let seed = self.seed;
         let overflow = TimelineOverflow { session: s };
         let add = |a: u64, b: u64| a.checked_add(b).ok_or(overflow.clone());
-        let ids = Rc::new(SessionIds {
+        let ids = Arc::new(SessionIds {
             index: s,
             session_id: format!("session_{}", short_hash(&format!("{seed}:session:{s}"))),
             task_id: format!("task_{}", short_hash(&format!("{seed}:task:{s}"))),

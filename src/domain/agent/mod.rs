@@ -21,12 +21,13 @@ pub mod pyrandom;
 use std::borrow::Cow;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use self::config::{AgentConfig, AgentConfigError};
 use self::dag::{Event, EventKind, ModelCall, SCHEMA_VERSION, Slot, Timeline};
 use self::prompt::{PromptFactory, TokenizerPrompts};
-use super::dataset::SessionId;
+use super::dataset::{Dataset, Schema, SessionId};
 use super::files::{FileResolver, InputError};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary};
 use super::spec::{GenerationSpec, SpecError, TraceType, ValidatedSpec};
@@ -137,6 +138,23 @@ fn read_text(name: &str, path: &Path) -> Result<String, InputError> {
     })
 }
 
+/// The empty prompt collection used for `trace_type: agent`, which reads no prompt file (prompts are built
+/// with the tokenizer).
+pub fn no_prompts() -> Dataset {
+    use sha2::{Digest, Sha256};
+    Dataset {
+        name: "none (agent prompts are synthetic)".to_string(),
+        schema: Schema::Plain,
+        prompts: Vec::new(),
+        completions: Vec::new(),
+        sessions: Vec::new(),
+        skipped_records: 0,
+        records: 0,
+        sha256: hex::encode(Sha256::digest(b"")),
+        bytes: 0,
+    }
+}
+
 /// Generates the agent workload of `spec` (`trace_type: agent`).
 pub fn generate_agent(
     spec: &ValidatedSpec,
@@ -148,9 +166,8 @@ pub fn generate_agent(
         Some(s) => (s, true),
         None => (i128::from(spec.seed()), false),
     };
-    let mut prompts = TokenizerPrompts::new(input.tokenizer)?;
-    let mut summary =
-        generate_sessions(&cfg, seed, &mut prompts, sink, input.cancel, input.progress)?;
+    let prompts = TokenizerPrompts::new(input.tokenizer)?;
+    let mut summary = generate_sessions(&cfg, seed, &prompts, sink, input.cancel, input.progress)?;
     summary.notes.push(if from_config {
         format!("sessions seeded with the agent config's seed {seed} (the spec's seed is not used)")
     } else {
@@ -208,50 +225,42 @@ fn event_json(e: &Event) -> Value {
     Value::Object(m)
 }
 
-/// Counts of what was emitted.
+/// Model calls whose prompts are built together (in parallel) before their entries are written.
+const PROMPT_BATCH: usize = 64;
+
+/// Counts and statistics of what was emitted.
 #[derive(Debug, Default)]
-struct Counts {
+struct Emitted {
+    s: Summary,
+    plen: Histogram,
+    olen: Histogram,
+    err: ErrorCollector,
     tool: u64,
     retry: u64,
     join: u64,
     wait: u64,
 }
 
-/// Generates the sessions of `cfg` with `seed` into `sink`, with prompts from `prompts`. The timeline is
-/// built lazily, so memory follows the overlapping sessions rather than the workload.
-pub fn generate_sessions(
-    cfg: &AgentConfig,
-    seed: i128,
-    prompts: &mut dyn PromptFactory,
-    sink: &mut dyn EntrySink,
-    cancel: &(dyn Fn() -> bool + Sync),
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Summary, GenerateError> {
-    let mut timeline = Timeline::new(cfg, seed);
-    let mut s = Summary::default();
-    let mut plen = Histogram::default();
-    let mut olen = Histogram::default();
-    let mut err = ErrorCollector::default();
-    let mut counts = Counts::default();
-    let mut last_progress = 0u64;
-    let output_length = u32::try_from(cfg.output_tokens).expect("validated <= u32::MAX");
-    while let Some(item) = timeline.next() {
-        if cancel() {
-            return Err(GenerateError::Cancelled);
-        }
-        let (ts, Slot { requests, events }) =
-            item.map_err(|e| spec_error("agent", e.to_string()))?;
+impl Emitted {
+    /// Writes the entry of one slot whose prompts are built.
+    fn entry(
+        &mut self,
+        ts: u64,
+        slot: Slot,
+        prompts: impl Iterator<Item = (String, u32)>,
+        output_length: u32,
+        sink: &mut dyn EntrySink,
+    ) -> Result<(), GenerateError> {
+        let Slot { requests, events } = slot;
         let session_ids: Vec<SessionId> = requests
             .iter()
             .map(|c| SessionId::Str(c.session.session_id.clone()))
             .collect();
         let mut reqs = Vec::with_capacity(requests.len());
-        for (c, sid) in requests.iter().zip(&session_ids) {
-            let target = u32::try_from(c.prompt_tokens).expect("validated <= MAX_PROMPT_TOKENS");
-            let (text, len) = prompts.prompt(&c.session.session_id, &c.node_id, target)?;
-            plen.add(u64::from(len));
-            olen.add(u64::from(output_length));
-            err.add(len, target);
+        for ((c, sid), (text, len)) in requests.iter().zip(&session_ids).zip(prompts) {
+            self.plen.add(u64::from(len));
+            self.olen.add(u64::from(output_length));
+            self.err.add(len, prompt_target(c));
             reqs.push(Request {
                 prompt: Cow::Owned(text),
                 prompt_length: len,
@@ -262,10 +271,10 @@ pub fn generate_sessions(
         }
         for e in &events {
             match e.kind {
-                EventKind::Tool { attempt: 0, .. } => counts.tool += 1,
-                EventKind::Tool { .. } => counts.retry += 1,
-                EventKind::Join => counts.join += 1,
-                EventKind::Wait => counts.wait += 1,
+                EventKind::Tool { attempt: 0, .. } => self.tool += 1,
+                EventKind::Tool { .. } => self.retry += 1,
+                EventKind::Join => self.join += 1,
+                EventKind::Wait => self.wait += 1,
             }
         }
         let entry = Entry {
@@ -277,18 +286,89 @@ pub fn generate_sessions(
             }),
         };
         sink.entry(&entry)?;
-        s.entries += 1;
-        s.requests += entry.requests.len() as u64;
-        s.first_timestamp_ms.get_or_insert(ts);
-        s.last_timestamp_ms = Some(ts);
-        if s.requests - last_progress >= 256 {
-            last_progress = s.requests;
+        self.s.entries += 1;
+        self.s.requests += entry.requests.len() as u64;
+        self.s.first_timestamp_ms.get_or_insert(ts);
+        self.s.last_timestamp_ms = Some(ts);
+        Ok(())
+    }
+}
+
+fn prompt_target(c: &ModelCall) -> u32 {
+    u32::try_from(c.prompt_tokens).expect("validated <= MAX_PROMPT_TOKENS")
+}
+
+/// Builds the prompts of every model call of `batch`, in parallel, in order.
+fn build_prompts(
+    batch: &[(u64, Slot)],
+    prompts: &dyn PromptFactory,
+) -> Result<Vec<(String, u32)>, GenerateError> {
+    let calls: Vec<&ModelCall> = batch.iter().flat_map(|(_, s)| &s.requests).collect();
+    calls
+        .par_iter()
+        .map(|c| prompts.prompt(&c.session.session_id, &c.node_id, prompt_target(c)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(GenerateError::from)
+}
+
+/// Generates the sessions of `cfg` with `seed` into `sink`, with prompts from `prompts`. The timeline is
+/// built lazily, so memory follows the overlapping sessions rather than the workload; prompts are built in
+/// parallel batches.
+pub fn generate_sessions(
+    cfg: &AgentConfig,
+    seed: i128,
+    prompts: &dyn PromptFactory,
+    sink: &mut dyn EntrySink,
+    cancel: &(dyn Fn() -> bool + Sync),
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Summary, GenerateError> {
+    let mut timeline = Timeline::new(cfg, seed);
+    let mut out = Emitted::default();
+    let mut last_progress = 0u64;
+    let output_length = u32::try_from(cfg.output_tokens).expect("validated <= u32::MAX");
+    let mut batch: Vec<(u64, Slot)> = Vec::new();
+    let mut batch_calls = 0usize;
+    let mut done = false;
+    while !done {
+        if cancel() {
+            return Err(GenerateError::Cancelled);
+        }
+        match timeline.next() {
+            Some(item) => {
+                let (ts, slot) = item.map_err(|e| spec_error("agent", e.to_string()))?;
+                batch_calls += slot.requests.len();
+                batch.push((ts, slot));
+                if batch_calls < PROMPT_BATCH {
+                    continue;
+                }
+            }
+            None => done = true,
+        }
+        let built = build_prompts(&batch, prompts)?;
+        let mut built = built.into_iter();
+        for (ts, slot) in batch.drain(..) {
+            let n = slot.requests.len();
+            out.entry(ts, slot, built.by_ref().take(n), output_length, sink)?;
+        }
+        batch_calls = 0;
+        if out.s.requests - last_progress >= 256 {
+            last_progress = out.s.requests;
             progress(Progress {
                 fraction: timeline.sessions_built() as f64 / cfg.num_sessions as f64,
-                requests: s.requests,
+                requests: out.s.requests,
             });
         }
     }
+    let Emitted {
+        mut s,
+        plen,
+        olen,
+        err,
+        tool,
+        retry,
+        join,
+        wait,
+    } = out;
     let span = s.last_timestamp_ms.unwrap_or(0);
     s.duration_ms = span;
     s.mean_rate_qps = if span > 0 {
@@ -305,11 +385,11 @@ pub fn generate_sessions(
         "agent sessions: {} sessions, {} model calls, {} events ({} tool, {} retry, {} join, {} wait)",
         cfg.num_sessions,
         s.requests,
-        counts.tool + counts.retry + counts.join + counts.wait,
-        counts.tool,
-        counts.retry,
-        counts.join,
-        counts.wait
+        tool + retry + join + wait,
+        tool,
+        retry,
+        join,
+        wait
     ));
     progress(Progress {
         fraction: 1.0,

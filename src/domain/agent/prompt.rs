@@ -11,8 +11,9 @@ use super::super::tokenizer::{TokenCounter, TokenizerError};
 /// The filler text appended after the prefix.
 pub const FILLER: &str = " synthetic agent context";
 
-/// Attempts at correcting a text whose re-encoding has the wrong length.
-const MAX_CORRECTIONS: usize = 8;
+/// Attempts at correcting a text whose re-encoding has the wrong length (each is O(target); real tokenizers
+/// need none or one, a filler whose tokens partly vanish on decoding converges geometrically).
+const MAX_CORRECTIONS: usize = 24;
 
 /// The anonymous prefix of a model call's prompt.
 pub fn prefix(session_id: &str, node_id: &str) -> String {
@@ -21,79 +22,105 @@ pub fn prefix(session_id: &str, node_id: &str) -> String {
     )
 }
 
-/// Builds the prompt of a model call.
-pub trait PromptFactory {
+/// Builds the prompt of a model call (called from several threads at once).
+pub trait PromptFactory: Sync {
     /// A prompt for `session_id`/`node_id` of `target` tokens, and its length as reported in the workload.
     fn prompt(
-        &mut self,
+        &self,
         session_id: &str,
         node_id: &str,
         target: u32,
     ) -> Result<(String, u32), TokenizerError>;
 }
 
-/// The tokenizer-aware factory: prompts re-tokenize (without special tokens) to exactly the target.
-#[derive(Debug)]
-pub struct TokenizerPrompts<'a> {
-    tok: &'a TokenCounter,
-    filler: Vec<u32>,
-    ids: Vec<u32>,
+/// Encoding and decoding without special tokens (the [`TokenCounter`]; a stand-in in tests).
+pub trait Codec: Sync {
+    /// Token ids of `text`, without special tokens.
+    fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError>;
+    /// Text of `ids`, special tokens skipped.
+    fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError>;
+    /// Name for messages.
+    fn name(&self) -> &str;
 }
 
-impl<'a> TokenizerPrompts<'a> {
+impl Codec for TokenCounter {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        TokenCounter::encode(self, text, false)
+    }
+    fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        TokenCounter::decode(self, ids)
+    }
+    fn name(&self) -> &str {
+        self.id()
+    }
+}
+
+/// The tokenizer-aware factory: prompts re-tokenize (without special tokens) to exactly the target.
+#[derive(Debug)]
+pub struct TokenizerPrompts<'a, C: Codec + ?Sized = TokenCounter> {
+    tok: &'a C,
+    filler: Vec<u32>,
+}
+
+impl<'a, C: Codec + ?Sized> TokenizerPrompts<'a, C> {
     /// Prepares the filler ids; fails when the filler encodes to no token at all.
-    pub fn new(tok: &'a TokenCounter) -> Result<Self, TokenizerError> {
-        let filler = tok.encode(FILLER, false)?;
+    pub fn new(tok: &'a C) -> Result<Self, TokenizerError> {
+        let filler = tok.encode(FILLER)?;
         if filler.is_empty() {
             return Err(TokenizerError::Encode(format!(
                 "tokenizer '{}' encodes the agent filler {FILLER:?} to zero tokens",
-                tok.id()
+                tok.name()
             )));
         }
-        Ok(Self {
-            tok,
-            filler,
-            ids: Vec::new(),
-        })
+        Ok(Self { tok, filler })
     }
 
-    /// Cuts `self.ids` to `target` or extends it with filler ids (cycled) up to `target`.
-    fn fit(&mut self, target: usize) {
-        if self.ids.len() >= target {
-            self.ids.truncate(target);
+    /// Cuts `ids` to `target` or extends it with filler ids (cycled, starting at filler position `phase`) up
+    /// to `target`.
+    fn fit(&self, ids: &mut Vec<u32>, target: usize, phase: usize) {
+        if ids.len() >= target {
+            ids.truncate(target);
             return;
         }
-        let missing = target - self.ids.len();
-        self.ids.reserve(missing);
-        self.ids
-            .extend(self.filler.iter().copied().cycle().take(missing));
+        let missing = target - ids.len();
+        ids.reserve(missing);
+        ids.extend(
+            self.filler
+                .iter()
+                .copied()
+                .cycle()
+                .skip(phase)
+                .take(missing),
+        );
     }
 }
 
-impl PromptFactory for TokenizerPrompts<'_> {
+impl<C: Codec + ?Sized> PromptFactory for TokenizerPrompts<'_, C> {
     fn prompt(
-        &mut self,
+        &self,
         session_id: &str,
         node_id: &str,
         target: u32,
     ) -> Result<(String, u32), TokenizerError> {
         let target_len = target as usize;
         // Reference: prefix ids, then the filler ids repeated, cut to the target, decoded.
-        self.ids = self.tok.encode(&prefix(session_id, node_id), false)?;
-        self.fit(target_len);
-        let mut text = self.tok.decode(&self.ids)?;
-        for _ in 0..MAX_CORRECTIONS {
-            self.ids = self.tok.encode(&text, false)?;
-            if self.ids.len() == target_len {
+        let mut ids = self.tok.encode(&prefix(session_id, node_id))?;
+        self.fit(&mut ids, target_len, 0);
+        let mut text = self.tok.decode(&ids)?;
+        // Re-encode; when the length is off (decode/encode not length-stable), cut or extend and decode again.
+        // Each attempt starts the filler at another position, so no single token can stall it.
+        for attempt in 1..=MAX_CORRECTIONS {
+            ids = self.tok.encode(&text)?;
+            if ids.len() == target_len {
                 return Ok((text, target));
             }
-            self.fit(target_len);
-            text = self.tok.decode(&self.ids)?;
+            self.fit(&mut ids, target_len, attempt % self.filler.len());
+            text = self.tok.decode(&ids)?;
         }
         Err(TokenizerError::Encode(format!(
             "tokenizer '{}' could not build an agent prompt of exactly {target} tokens (decode/encode is not \
              length-stable for node {node_id})",
-            self.tok.id()
+            self.tok.name()
         )))
     }
 }
@@ -105,7 +132,7 @@ mod tests {
     #[test]
     fn prompts_retokenize_to_exactly_the_target() {
         let tok = TokenCounter::embedded();
-        let mut f = TokenizerPrompts::new(&tok).unwrap();
+        let f = TokenizerPrompts::new(&tok).unwrap();
         let sid = "session_eadd5b688ee68e19";
         let nid = "node_9b5f4304e8a7c333";
         let prefix_len = tok.encode(&prefix(sid, nid), false).unwrap().len() as u32;
@@ -128,15 +155,56 @@ mod tests {
         );
     }
 
+    /// One id per character, plus id 1000 = "ab" that encoding never produces, and id 1001 = "<s>", a special
+    /// token that decoding skips.
+    struct Chars;
+
+    impl Codec for Chars {
+        fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+            Ok(text.chars().map(|c| c as u32).collect())
+        }
+        fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+            Ok(ids
+                .iter()
+                .map(|&i| match i {
+                    1000 => "ab".to_string(),
+                    1001 => String::new(),
+                    c => char::from_u32(c).unwrap().to_string(),
+                })
+                .collect())
+        }
+        fn name(&self) -> &str {
+            "chars"
+        }
+    }
+
+    #[test]
+    fn lengths_that_move_on_re_encoding_are_corrected() {
+        let mut f = TokenizerPrompts::new(&Chars).unwrap();
+        // Merged tokens re-encode longer: the text is cut and decoded again.
+        f.filler = vec![1000];
+        for target in [1, 60, 150, 400] {
+            let (text, len) = f.prompt("s", "n", target).unwrap();
+            assert_eq!(
+                (len, text.chars().count()),
+                (target, target as usize),
+                "{text}"
+            );
+        }
+        // Skipped special tokens re-encode shorter: the text is extended with filler and decoded again.
+        f.filler = vec![1001, 'x' as u32];
+        let (text, len) = f.prompt("s", "n", 300).unwrap();
+        assert_eq!((len, text.chars().count()), (300, 300));
+        assert!(text.ends_with("xxx"), "{text}");
+        // A filler that decodes to nothing can never reach the target: a clear error, no endless loop.
+        f.filler = vec![1001];
+        let e = f.prompt("s", "n", 300).unwrap_err().to_string();
+        assert!(e.contains("exactly 300 tokens"), "{e}");
+    }
+
     #[test]
     fn an_empty_filler_is_refused() {
-        // A word-level tokenizer that only knows "a": the filler becomes [UNK] tokens, which decode to nothing
-        // with special tokens skipped; with no vocabulary at all the filler encodes to zero tokens.
-        let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
-          "pre_tokenizer":{"type":"Whitespace"},"post_processor":null,"decoder":null,
-          "model":{"type":"WordLevel","vocab":{"a":0},"unk_token":"a"}}"#;
-        let tok = TokenCounter::from_json_bytes("tiny", json.as_bytes()).unwrap();
-        assert!(TokenizerPrompts::new(&tok).is_ok());
+        // A pre-tokenizer that removes everything: the filler encodes to zero tokens (reference: ValueError).
         let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
           "pre_tokenizer":{"type":"Split","pattern":{"Regex":".*"},"behavior":"Removed","invert":false},
           "post_processor":null,"decoder":null,

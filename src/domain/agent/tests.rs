@@ -28,12 +28,7 @@ const EXAMPLE_JSONL_GZ: &[u8] =
 struct Fake;
 
 impl PromptFactory for Fake {
-    fn prompt(
-        &mut self,
-        sid: &str,
-        nid: &str,
-        target: u32,
-    ) -> Result<(String, u32), TokenizerError> {
+    fn prompt(&self, sid: &str, nid: &str, target: u32) -> Result<(String, u32), TokenizerError> {
         Ok((format!("prompt:{sid}:{nid}"), target))
     }
 }
@@ -52,7 +47,7 @@ fn fake_run(cfg: &AgentConfig, sink: &mut dyn EntrySink) -> Summary {
     generate_sessions(
         cfg,
         cfg.seed.unwrap_or(0),
-        &mut Fake,
+        &Fake,
         sink,
         &|| false,
         &mut |_| {},
@@ -190,11 +185,9 @@ fn golden_example_config_seed_17() {
 
 fn tokenized_empty() -> TokenizedDataset {
     TokenizedDataset {
-        dataset: std::sync::Arc::new(
-            crate::domain::dataset::parse_jsonl(&b"{\"prompt\": \"x\"}\n"[..], "t").unwrap(),
-        ),
-        prompt_len: vec![1],
-        completion_len: vec![None],
+        dataset: std::sync::Arc::new(no_prompts()),
+        prompt_len: Vec::new(),
+        completion_len: Vec::new(),
         from_cache: false,
     }
 }
@@ -369,7 +362,7 @@ fn cancellation_stops_generation() {
     let r = generate_sessions(
         &cfg,
         7,
-        &mut Fake,
+        &Fake,
         &mut VecSink::default(),
         &|| true,
         &mut |_| {},
@@ -396,4 +389,27 @@ fn memory_follows_overlapping_sessions() {
         }
     }
     assert!(n > 2 * 20000 && n <= 3 * 20000, "{n}");
+}
+
+#[test]
+fn cli_flag_sets_the_config_file_and_reads_no_prompts() {
+    use clap::Parser;
+    let cli = crate::cli::Cli::try_parse_from([
+        "workload-generator",
+        "generate",
+        "--trace-type",
+        "agent",
+        "--agent-config",
+        "examples/agent-session-config.json",
+    ])
+    .unwrap();
+    let crate::cli::Command::Generate(args) = cli.command;
+    let spec = args.to_spec().unwrap();
+    assert_eq!(spec.trace_type, TraceType::Agent);
+    assert_eq!(
+        spec.agent_config.as_deref(),
+        Some("examples/agent-session-config.json")
+    );
+    let (ds, inputs) = crate::cli::generate::load_prompts(&spec).unwrap();
+    assert!(ds.is_empty() && inputs.is_empty());
 }
