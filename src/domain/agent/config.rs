@@ -36,6 +36,10 @@ pub const MAX_INT: u64 = i64::MAX as u64;
 /// Largest prompt the config may ask for, in tokens.
 pub const MAX_PROMPT_TOKENS: u64 = 1 << 24;
 
+/// Most DAG nodes one session may have (a session is built at once, so this bounds memory and the time
+/// between cancellation checks).
+pub const MAX_SESSION_NODES: u128 = 1_000_000;
+
 /// A config value that is invalid: the field and what is wrong. Displays as `field message`, e.g.
 /// `session_arrival_rate_rps must be greater than zero`.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -307,7 +311,29 @@ impl AgentConfig {
                 ),
             ));
         }
+        let nodes = cfg.max_session_nodes();
+        if nodes > MAX_SESSION_NODES {
+            return Err(AgentConfigError::new(
+                "turns_per_session",
+                format!(
+                    "with parallel_tools and max_tool_retries allows up to {nodes} DAG nodes in one session; at most \
+                     {MAX_SESSION_NODES} are supported"
+                ),
+            ));
+        }
         Ok(cfg)
+    }
+
+    /// The most DAG nodes one session can have: per turn a plan, a join, a follow-up, a wait and every tool
+    /// attempt (retries only count when `retry_probability` > 0).
+    pub fn max_session_nodes(&self) -> u128 {
+        let attempts = if self.retry_probability > 0.0 {
+            u128::from(self.max_tool_retries) + 1
+        } else {
+            1
+        };
+        u128::from(self.turns_per_session.max)
+            * (4 + u128::from(self.parallel_tools.max) * attempts)
     }
 
     /// The longest prompt the config can ask for: the last turn's follow-up with the most tools.
@@ -465,6 +491,18 @@ mod tests {
             err(json!([1])),
             "agent config must be a JSON object, not a list"
         );
+        let e = AgentConfig::from_value(&json!({"turns_per_session": [1, 1_000_000]})).unwrap_err();
+        assert_eq!(e.field, "initial_prompt_tokens");
+        let e = AgentConfig::from_value(&json!({
+            "turns_per_session": 1000, "parallel_tools": 10, "retry_probability": 1, "max_tool_retries": 1000,
+            "context_growth_tokens": 0
+        }))
+        .unwrap_err();
+        assert_eq!(e.field, "turns_per_session");
+        assert!(e.message.contains("up to 10014000 DAG nodes"), "{e}");
+        // Retries cannot happen with retry_probability 0, so they do not count.
+        AgentConfig::from_value(&json!({"turns_per_session": 1000, "max_tool_retries": 1_000_000}))
+            .unwrap();
         let e = AgentConfig::from_value(&json!({"initial_prompt_tokens": 1u64 << 40})).unwrap_err();
         assert_eq!(e.field, "initial_prompt_tokens");
         assert!(e.message.contains("at most 16777216"), "{e}");
