@@ -33,8 +33,8 @@ impl IntRange {
 /// Largest value accepted in an integer field (Python has no limit; this keeps the arithmetic exact).
 pub const MAX_INT: u64 = i64::MAX as u64;
 
-/// Largest prompt the config may ask for, in tokens.
-pub const MAX_PROMPT_TOKENS: u64 = 1 << 24;
+/// Largest prompt the config may ask for, in tokens (2,097,152: beyond any model's context).
+pub const MAX_PROMPT_TOKENS: u64 = 1 << 21;
 
 /// Most DAG nodes one session may have (a session is built at once, so this bounds memory and the time
 /// between cancellation checks).
@@ -505,6 +505,6 @@ mod tests {
             .unwrap();
         let e = AgentConfig::from_value(&json!({"initial_prompt_tokens": 1u64 << 40})).unwrap_err();
         assert_eq!(e.field, "initial_prompt_tokens");
-        assert!(e.message.contains("at most 16777216"), "{e}");
+        assert!(e.message.contains("at most 2097152"), "{e}");
     }
 }

@@ -225,8 +225,11 @@ fn event_json(e: &Event) -> Value {
     Value::Object(m)
 }
 
-/// Model calls whose prompts are built together (in parallel) before their entries are written.
+/// Model calls whose prompts are built together (in parallel) before their entries are written: at most
+/// this many calls...
 const PROMPT_BATCH: usize = 64;
+/// ...or about this many prompt tokens (bounds memory and the time between cancellation checks).
+const PROMPT_BATCH_TOKENS: u64 = 1 << 20;
 
 /// Counts and statistics of what was emitted.
 #[derive(Debug, Default)]
@@ -328,6 +331,7 @@ pub fn generate_sessions(
     let output_length = u32::try_from(cfg.output_tokens).expect("validated <= u32::MAX");
     let mut batch: Vec<(u64, Slot)> = Vec::new();
     let mut batch_calls = 0usize;
+    let mut batch_tokens = 0u64;
     let mut done = false;
     while !done {
         if cancel() {
@@ -337,8 +341,9 @@ pub fn generate_sessions(
             Some(item) => {
                 let (ts, slot) = item.map_err(|e| spec_error("agent", e.to_string()))?;
                 batch_calls += slot.requests.len();
+                batch_tokens += slot.requests.iter().map(|c| c.prompt_tokens).sum::<u64>();
                 batch.push((ts, slot));
-                if batch_calls < PROMPT_BATCH {
+                if batch_calls < PROMPT_BATCH && batch_tokens < PROMPT_BATCH_TOKENS {
                     continue;
                 }
             }
@@ -351,6 +356,7 @@ pub fn generate_sessions(
             out.entry(ts, slot, built.by_ref().take(n), output_length, sink)?;
         }
         batch_calls = 0;
+        batch_tokens = 0;
         if out.s.requests - last_progress >= 256 {
             last_progress = out.s.requests;
             progress(Progress {
