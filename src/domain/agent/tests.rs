@@ -413,3 +413,43 @@ fn cli_flag_sets_the_config_file_and_reads_no_prompts() {
     let (ds, inputs) = crate::cli::generate::load_prompts(&spec).unwrap();
     assert!(ds.is_empty() && inputs.is_empty());
 }
+
+#[test]
+fn a_run_records_the_config_file_in_the_manifest() {
+    use crate::domain::run::{RunInput, run_to_dir};
+    let tok = TokenCounter::embedded();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("agent.json");
+    std::fs::write(
+        &cfg_path,
+        r#"{"num_sessions": 2, "initial_prompt_tokens": 64, "seed": 1}"#,
+    )
+    .unwrap();
+    let mut spec = GenerationSpec::new(TraceType::Agent);
+    spec.agent_config = Some(cfg_path.display().to_string());
+    spec.output.format = OutputFormat::Json;
+    let v = spec.validate().unwrap();
+    let data = tokenized_empty();
+    let out = run_to_dir(
+        &v,
+        RunInput {
+            data: &data,
+            tokenizer: &tok,
+            inputs: Vec::new(),
+            files: &PathResolver,
+            tap: None,
+            cancel: &|| false,
+            progress: &mut |_| {},
+        },
+        &dir.path().join("out"),
+    )
+    .unwrap();
+    let inputs = &out.manifest.inputs;
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0].role, "agent_config");
+    let text = std::fs::read_to_string(&out.workload).unwrap();
+    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(all.len() as u64, out.manifest.summary.entries);
+    assert_eq!(all[0]["schema_version"], SCHEMA_VERSION);
+    assert_eq!(out.manifest.summary.requests, 2 * 3 * 2);
+}
