@@ -255,6 +255,9 @@ pub struct GenerateArgs {
     /// stat: per-second rate noise: none (default), poisson, smoothed (reference).
     #[arg(long, value_enum, help_heading = "Grafana statistics")]
     pub rate_noise: Option<RateNoiseArg>,
+    /// Agent-session config JSON (`--trace-type agent`): the reference's keys (num_sessions, turns_per_session, ...).
+    #[arg(long, value_name = "FILE")]
+    pub agent_config: Option<PathBuf>,
     /// Accepted for compatibility with the reference (Azure window size comes in a later release).
     #[arg(long, hide = true)]
     pub group_interval_seconds: Option<u64>,
@@ -336,6 +339,10 @@ impl GenerateArgs {
         }
         self.apply_synthetic(&mut spec);
         self.apply_stat(&mut spec)?;
+        if let Some(p) = &self.agent_config {
+            spec.agent_config = Some(p.display().to_string());
+            spec.agent = None;
+        }
         Ok(spec)
     }
 
@@ -494,6 +501,10 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 
 /// Loads the prompt collection named by the spec (a path, or the built-in sample).
 pub fn load_prompts(spec: &GenerationSpec) -> anyhow::Result<(Dataset, Vec<InputFile>)> {
+    if spec.trace_type == TraceType::Agent {
+        // Agent prompts are built with the tokenizer: no prompt collection is read.
+        return Ok((crate::domain::agent::no_prompts(), Vec::new()));
+    }
     match (&spec.prompt_file, spec.dataset.as_deref()) {
         (Some(path), _) => {
             let ds = load_file(Path::new(path))?;

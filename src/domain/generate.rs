@@ -178,6 +178,7 @@ pub fn generate(
         TraceType::Constant => generate_constant(spec, input, sink),
         TraceType::Synthetic => super::pattern::generate_synthetic(spec, input, sink),
         TraceType::Stat => super::stat::generate_stat(spec, input, sink),
+        TraceType::Agent => super::agent::generate_agent(spec, input, sink),
         other => Err(GenerateError::NotImplemented(other.as_str())),
     }
 }
@@ -277,7 +278,9 @@ pub(crate) fn emit_matched(
                 prompt_length: plen,
                 output_length,
                 session_id,
+                agent: None,
             }],
+            extra: None,
         };
         sink.entry(&entry)?;
         c.entry(&entry);
@@ -454,7 +457,7 @@ mod tests {
     #[test]
     fn other_trace_types_are_not_implemented_yet() {
         let d = data();
-        let v = GenerationSpec::new(TraceType::Agent).validate().unwrap();
+        let v = GenerationSpec::new(TraceType::Generic).validate().unwrap();
         let r = generate(
             &v,
             GenerateInput {
@@ -468,7 +471,7 @@ mod tests {
         );
         assert_eq!(
             r.unwrap_err().to_string(),
-            "trace_type 'agent' is not implemented yet"
+            "trace_type 'generic' is not implemented yet"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! Nothing in this module imports tokio, axum, tower or utoipa, and its errors know nothing of HTTP: the CLI
 //! and the service both call the same functions.
 
+pub mod agent;
 pub mod arrival;
 pub mod dataset;
 pub mod files;

@@ -189,6 +189,14 @@ pub struct GenerationSpec {
     /// `stat` trace options: Grafana-exported statistics files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat: Option<super::stat::StatSpec>,
+    /// Agent-session config given inline (`trace_type: agent`): the reference's keys, e.g.
+    /// `{"num_sessions": 10, "turns_per_session": [2, 5], "seed": 17}`; `{}` for every default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<serde_json::Value>,
+    /// Agent-session config file (`trace_type: agent`; CLI: a path, service: an uploaded id); instead of
+    /// `agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_config: Option<String>,
 }
 
 fn default_tokenizer() -> String {
@@ -288,6 +296,8 @@ impl GenerationSpec {
             output: OutputSpec::default(),
             synthetic: None,
             stat: None,
+            agent: None,
+            agent_config: None,
         }
     }
 
@@ -308,6 +318,9 @@ impl GenerationSpec {
                     .into_iter()
                     .map(|(f, n)| (f.to_string(), n.to_string())),
             );
+        }
+        if let Some(a) = &self.agent_config {
+            out.push(("agent_config".to_string(), a.clone()));
         }
         out
     }
@@ -376,6 +389,7 @@ impl GenerationSpec {
         if self.trace_type == TraceType::Stat {
             self.stat.get_or_insert_with(Default::default).validate()?;
         }
+        crate::domain::agent::validate_spec(&self)?;
         if self.dataset.is_none() && self.prompt_file.is_none() {
             self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());
         }

@@ -24,6 +24,8 @@ pub struct Request<'a> {
     pub output_length: Option<u32>,
     /// Session id (sessioned collections only).
     pub session_id: Option<&'a SessionId>,
+    /// Agent node metadata (`trace_type: agent` only), written last as `"agent"`.
+    pub agent: Option<serde_json::Value>,
 }
 
 /// One workload line: a dispatch time and its requests.
@@ -33,6 +35,18 @@ pub struct Entry<'a> {
     pub timestamp: u64,
     /// Requests sent at that time (may be empty).
     pub requests: Vec<Request<'a>>,
+    /// Extra top-level keys (`trace_type: agent` only).
+    pub extra: Option<EntryExtra>,
+}
+
+/// The extra top-level keys of an agent-session entry: `schema_version` (written before `timestamp`) and
+/// `events` (written after `requests`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryExtra {
+    /// E.g. `aibrix.agent-session.v1`.
+    pub schema_version: String,
+    /// Non-model DAG nodes (tool, retry, join, wait) starting at this timestamp.
+    pub events: Vec<serde_json::Value>,
 }
 
 /// Writes a JSON string literal, UTF-8 or Python-style ASCII.
@@ -86,9 +100,147 @@ fn write_session(out: &mut Vec<u8>, id: &SessionId, ascii: bool) {
     }
 }
 
+fn indent(out: &mut Vec<u8>, depth: usize) {
+    out.push(b'\n');
+    out.resize(out.len() + 4 * depth, b' ');
+}
+
+/// Writes a float as Python's `repr` does (`1e-05`, `1e+16`, `0.1`, `3.0`).
+pub fn write_py_float(out: &mut Vec<u8>, x: f64) {
+    if !x.is_finite() {
+        out.extend_from_slice(if x.is_nan() {
+            b"NaN"
+        } else if x > 0.0 {
+            b"Infinity"
+        } else {
+            b"-Infinity"
+        });
+        return;
+    }
+    // Shortest round-trip digits and the decimal exponent, e.g. "1.2345e-5".
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let decpt = exp + 1; // value = 0.DIGITS × 10^decpt
+    if x.is_sign_negative() {
+        out.push(b'-');
+    }
+    if !(-4 < decpt && decpt <= 16) {
+        out.extend_from_slice(&digits.as_bytes()[..1]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits.as_bytes()[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    } else if decpt <= 0 {
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + (-decpt) as usize, b'0');
+        out.extend_from_slice(digits.as_bytes());
+    } else if decpt as usize >= digits.len() {
+        out.extend_from_slice(digits.as_bytes());
+        out.resize(out.len() + decpt as usize - digits.len(), b'0');
+        out.extend_from_slice(b".0");
+    } else {
+        let (int, frac) = digits.split_at(decpt as usize);
+        out.extend_from_slice(int.as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(frac.as_bytes());
+    }
+}
+
+/// Writes a JSON value as Python's `json.dumps` does: compact with `", "` and `": "` separators when
+/// `pretty` is None, or `indent=4` layout when it is `Some(depth)` (the nesting depth of the value itself).
+pub fn write_py_value(
+    out: &mut Vec<u8>,
+    v: &serde_json::Value,
+    ascii: bool,
+    pretty: Option<usize>,
+) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            } else if let Some(u) = n.as_u64() {
+                out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+            } else {
+                write_py_float(out, n.as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        Value::String(s) => write_json_str(out, s, ascii),
+        Value::Array(items) => write_py_array(out, items, ascii, pretty),
+        Value::Object(map) => {
+            if map.is_empty() {
+                out.extend_from_slice(b"{}");
+                return;
+            }
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                match pretty {
+                    Some(d) => {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        indent(out, d + 1);
+                    }
+                    None if i > 0 => out.extend_from_slice(b", "),
+                    None => {}
+                }
+                write_json_str(out, k, ascii);
+                out.extend_from_slice(b": ");
+                write_py_value(out, item, ascii, pretty.map(|d| d + 1));
+            }
+            if let Some(d) = pretty {
+                indent(out, d);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Writes a JSON array of values like [`write_py_value`].
+pub fn write_py_array(
+    out: &mut Vec<u8>,
+    items: &[serde_json::Value],
+    ascii: bool,
+    pretty: Option<usize>,
+) {
+    if items.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        match pretty {
+            Some(d) => {
+                if i > 0 {
+                    out.push(b',');
+                }
+                indent(out, d + 1);
+            }
+            None if i > 0 => out.extend_from_slice(b", "),
+            None => {}
+        }
+        write_py_value(out, item, ascii, pretty.map(|d| d + 1));
+    }
+    if let Some(d) = pretty {
+        indent(out, d);
+    }
+    out.push(b']');
+}
+
 /// Appends one JSONL line (with its newline) for `e`.
 pub fn format_jsonl(out: &mut Vec<u8>, e: &Entry<'_>, ascii: bool) {
-    out.extend_from_slice(b"{\"timestamp\": ");
+    out.push(b'{');
+    if let Some(x) = &e.extra {
+        out.extend_from_slice(b"\"schema_version\": ");
+        write_json_str(out, &x.schema_version, ascii);
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(b"\"timestamp\": ");
     out.extend_from_slice(itoa::Buffer::new().format(e.timestamp).as_bytes());
     out.extend_from_slice(b", \"requests\": [");
     for (i, r) in e.requests.iter().enumerate() {
@@ -105,9 +257,18 @@ pub fn format_jsonl(out: &mut Vec<u8>, e: &Entry<'_>, ascii: bool) {
             out.extend_from_slice(b", \"session_id\": ");
             write_session(out, id, ascii);
         }
+        if let Some(agent) = &r.agent {
+            out.extend_from_slice(b", \"agent\": ");
+            write_py_value(out, agent, ascii, None);
+        }
         out.push(b'}');
     }
-    out.extend_from_slice(b"]}\n");
+    out.push(b']');
+    if let Some(x) = &e.extra {
+        out.extend_from_slice(b", \"events\": ");
+        write_py_array(out, &x.events, ascii, None);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 /// Appends one element of the pretty JSON array (Python `indent=4`), preceded by `,\n` unless first.
@@ -115,7 +276,13 @@ pub fn format_pretty(out: &mut Vec<u8>, e: &Entry<'_>, ascii: bool, first: bool)
     if !first {
         out.extend_from_slice(b",\n");
     }
-    out.extend_from_slice(b"    {\n        \"timestamp\": ");
+    out.extend_from_slice(b"    {\n        ");
+    if let Some(x) = &e.extra {
+        out.extend_from_slice(b"\"schema_version\": ");
+        write_json_str(out, &x.schema_version, ascii);
+        out.extend_from_slice(b",\n        ");
+    }
+    out.extend_from_slice(b"\"timestamp\": ");
     out.extend_from_slice(itoa::Buffer::new().format(e.timestamp).as_bytes());
     out.extend_from_slice(b",\n        \"requests\": ");
     if e.requests.is_empty() {
@@ -136,9 +303,17 @@ pub fn format_pretty(out: &mut Vec<u8>, e: &Entry<'_>, ascii: bool, first: bool)
                 out.extend_from_slice(b",\n                \"session_id\": ");
                 write_session(out, id, ascii);
             }
+            if let Some(agent) = &r.agent {
+                out.extend_from_slice(b",\n                \"agent\": ");
+                write_py_value(out, agent, ascii, Some(4));
+            }
             out.extend_from_slice(b"\n            }");
         }
         out.extend_from_slice(b"\n        ]");
+    }
+    if let Some(x) = &e.extra {
+        out.extend_from_slice(b",\n        \"events\": ");
+        write_py_array(out, &x.events, ascii, Some(2));
     }
     out.extend_from_slice(b"\n    }");
 }
@@ -302,7 +477,9 @@ mod tests {
                 prompt_length: 101,
                 output_length: None,
                 session_id: session,
+                agent: None,
             }],
+            extra: None,
         }
     }
 
@@ -326,6 +503,7 @@ mod tests {
         let empty = Entry {
             timestamp: 5,
             requests: vec![],
+            extra: None,
         };
         let mut out = Vec::new();
         format_jsonl(&mut out, &empty, false);
@@ -343,12 +521,70 @@ mod tests {
         w.entry(&Entry {
             timestamp: 20,
             requests: vec![],
+            extra: None,
         })
         .unwrap();
         let path = w.commit().unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         let want = "[\n    {\n        \"timestamp\": 19,\n        \"requests\": [\n            {\n                \"prompt\": \"p\",\n                \"prompt_length\": 101,\n                \"output_length\": null,\n                \"session_id\": \"s\"\n            }\n        ]\n    },\n    {\n        \"timestamp\": 20,\n        \"requests\": []\n    }\n]";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn values_are_written_like_python_json_dumps() {
+        // json.dumps([1e-05, 1e16, 1e15, 0.1, 3.0, -0.0, 123.456, 1.5e-7, 2.5e+20, 0.0001,
+        //             1234567890123456.7, 5e-324])
+        let floats = serde_json::json!([
+            1e-05,
+            1e16,
+            1e15,
+            0.1,
+            3.0,
+            -0.0,
+            123.456,
+            1.5e-7,
+            2.5e+20,
+            0.0001,
+            1234567890123456.7,
+            5e-324
+        ]);
+        let mut out = Vec::new();
+        write_py_value(&mut out, &floats, true, None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[1e-05, 1e+16, 1000000000000000.0, 0.1, 3.0, -0.0, 123.456, 1.5e-07, 2.5e+20, 0.0001, 1234567890123456.8, 5e-324]"
+        );
+        // v = {'a': [], 'b': {}, 'c': [1, {'d': 'é', 'e': [True, None]}], 'f': 0.5}
+        // json.dumps(v); json.dumps(v, indent=4)
+        let v = serde_json::json!({"a": [], "b": {}, "c": [1, {"d": "é", "e": [true, null]}], "f": 0.5});
+        let mut out = Vec::new();
+        write_py_value(&mut out, &v, true, None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a": [], "b": {}, "c": [1, {"d": "\u00e9", "e": [true, null]}], "f": 0.5}"#
+        );
+        let mut out = Vec::new();
+        write_py_value(&mut out, &v, true, Some(0));
+        let want = "{\n    \"a\": [],\n    \"b\": {},\n    \"c\": [\n        1,\n        {\n            \"d\": \"\\u00e9\",\n            \"e\": [\n                true,\n                null\n            ]\n        }\n    ],\n    \"f\": 0.5\n}";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn extra_keys_frame_the_entry_in_reference_order() {
+        let id = SessionId::Str("session_a".into());
+        let mut e = entry(Some(&id));
+        e.requests[0].prompt = Cow::Borrowed("p");
+        e.requests[0].agent = Some(serde_json::json!({"node_id": "n", "parent_ids": []}));
+        e.extra = Some(EntryExtra {
+            schema_version: "v1".into(),
+            events: vec![serde_json::json!({"node_type": "join", "parent_ids": ["x"]})],
+        });
+        let mut out = Vec::new();
+        format_jsonl(&mut out, &e, false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"schema_version\": \"v1\", \"timestamp\": 19, \"requests\": [{\"prompt\": \"p\", \"prompt_length\": 101, \"output_length\": null, \"session_id\": \"session_a\", \"agent\": {\"node_id\": \"n\", \"parent_ids\": []}}], \"events\": [{\"node_type\": \"join\", \"parent_ids\": [\"x\"]}]}\n"
+        );
     }
 
     #[test]

@@ -104,6 +104,12 @@ pub struct GenerationSpecDoc {
     /// `output_scale`, `bytes_per_token`, `row_duration_ms`, `rate_noise` (`none`|`poisson`|`smoothed`).
     #[schema(value_type = Option<Object>)]
     pub stat: Option<serde_json::Value>,
+    /// `trace_type: agent`: the agent-session config inline, with the reference's keys (`num_sessions`,
+    /// `session_arrival_rate_rps`, `turns_per_session`, `parallel_tools`, ... `seed`).
+    #[schema(value_type = Option<Object>)]
+    pub agent: Option<serde_json::Value>,
+    /// `trace_type: agent`: the agent-session config as the id of an uploaded JSON file (instead of `agent`).
+    pub agent_config: Option<String>,
 }
 
 /// Job progress.

@@ -153,21 +153,42 @@ async fn spec_errors_name_the_field() {
 }
 
 #[tokio::test]
-async fn a_failed_job_carries_a_problem() {
+async fn a_failed_job_carries_a_problem_and_no_files() {
     let app = TestApp::spawn().await;
+    // A Grafana traffic export whose rate cell is not a number: the job fails naming file, row and column.
+    let csv = "\"Time\",\"Total\",\"Success\",\"4xx Error\"\n2024-01-01 00:00:00,5,5,0\n2024-01-01 00:00:10,5,fast,0\n";
+    let res = app
+        .client
+        .post(app.url("/v1/traces?format=csv&name=traffic.csv"))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spec = json!({"trace_type": "stat", "seed": 1, "stat": {"traffic_file": id}});
     let res = app
         .client
         .post(app.url("/v1/workloads?wait=true"))
-        .json(&json!({"trace_type": "agent"}))
+        .json(&spec)
         .send()
         .await
         .unwrap();
     let v: serde_json::Value = res.json().await.unwrap();
-    if v["status"] == "failed" {
-        assert_eq!(v["error"]["code"], "generation_failed");
-        assert!(v["files"].as_array().unwrap().is_empty());
-    } else {
-        // Once the agent trace type exists, the job succeeds instead.
-        assert_eq!(v["status"], "succeeded");
-    }
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error"]["code"], "invalid_input");
+    let detail = v["error"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(":3") && detail.contains("Success"),
+        "{detail}"
+    );
+    assert!(v["files"].as_array().unwrap().is_empty());
+    // A spec naming a trace that was never uploaded is refused before queueing.
+    let spec = json!({"trace_type": "stat", "stat": {"traffic_file": "0".repeat(64)}});
+    let v = problem(app.submit(spec).await, 422, "invalid_spec").await;
+    assert_eq!(v["field"], "stat.traffic_file");
 }

@@ -56,6 +56,8 @@ fn spec_doc_lists_every_spec_field() {
     spec.max_concurrent_sessions = Some(1);
     spec.synthetic = Some(Default::default());
     spec.stat = Some(Default::default());
+    spec.agent = Some(serde_json::json!({}));
+    spec.agent_config = Some("x".into());
     let v = serde_json::to_value(&spec).unwrap();
     for key in v.as_object().unwrap().keys() {
         assert!(props.contains_key(key), "GenerationSpecDoc lacks `{key}`");

@@ -313,14 +313,17 @@ mod tests {
                     prompt_length: 101,
                     output_length: None,
                     session_id: Some(&id),
+                    agent: None,
                 },
                 Request {
                     prompt: "x".into(),
                     prompt_length: 1,
                     output_length: Some(7),
                     session_id: None,
+                    agent: None,
                 },
             ],
+            extra: None,
         };
         for ascii in [false, true] {
             let mut generated = Vec::new();
