@@ -461,9 +461,15 @@ impl Sampler {
             return Some(sample_b(rng));
         }
         // Both targets: uniform over A∩B by rejection from the smaller set, then an exact scan.
+        // Rejection pays off only when the smaller set is large; a small one is scanned directly.
         const TRIES: usize = 32;
         let a_smaller = ca <= cb;
-        for _ in 0..TRIES {
+        let tries = if ca.min(cb) as usize <= 2 * TRIES {
+            0
+        } else {
+            TRIES
+        };
+        for _ in 0..tries {
             let item = if a_smaller {
                 let r = rng.random_range(0..ca);
                 self.by_prompt[self.fen_prompt.kth(self.fen_prompt.prefix(a_lo) + r)] as usize
