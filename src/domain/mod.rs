@@ -6,6 +6,7 @@
 
 pub mod arrival;
 pub mod dataset;
+pub mod exact;
 pub mod files;
 pub mod generate;
 pub mod lengths;
@@ -15,4 +16,5 @@ pub mod sampler;
 pub mod spec;
 pub mod stats;
 pub mod tokenizer;
+pub mod trace;
 pub mod writer;

@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::arrival::ArrivalKind;
 use super::sampler::Tolerance;
 use super::tokenizer::DEFAULT_TOKENIZER;
+pub use super::trace::{Grouping, TimestampUnit, TraceColumns, TraceFormat, TraceSpec};
 
 /// Which traffic shape to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +70,18 @@ pub enum OutputLengthSource {
     Target,
     /// The matched prompt's completion length (reference behaviour).
     Dataset,
+}
+
+/// How emitted prompts relate to their length targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LengthPolicy {
+    /// A real prompt within the tolerance windows, else the nearest one (reference semantics).
+    #[default]
+    Match,
+    /// The emitted prompt tokenizes to exactly the target: the matched prompt cut at a token boundary or
+    /// extended with following prompts of the collection.
+    Exact,
 }
 
 /// Traffic rate and arrival process.
@@ -183,6 +196,12 @@ pub struct GenerationSpec {
     /// Output options.
     #[serde(default)]
     pub output: OutputSpec,
+    /// `match` (default): real prompts near the target length; `exact`: prompts of exactly the target length.
+    #[serde(default)]
+    pub length_policy: LengthPolicy,
+    /// Trace replay options (`azure`, `mooncake`, `burstgpt`, `generic`): the file and its time controls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSpec>,
 }
 
 fn default_tokenizer() -> String {
@@ -280,6 +299,8 @@ impl GenerationSpec {
             output_length_source: OutputLengthSource::default(),
             max_concurrent_sessions: None,
             output: OutputSpec::default(),
+            length_policy: LengthPolicy::default(),
+            trace: None,
         }
     }
 
@@ -339,6 +360,7 @@ impl GenerationSpec {
                 ));
             }
         }
+        self.validate_trace()?;
         if self.dataset.is_none() && self.prompt_file.is_none() {
             self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());
         }
