@@ -115,22 +115,36 @@ impl<'a> ExactBuilder<'a> {
     }
 
     /// Source text starting at collection item `item`, following prompts appended with [`SEPARATOR`], until
-    /// the known token lengths reach `need` content tokens or `max_bytes` bytes are gathered (the text is cut
-    /// to `max_bytes` at a character boundary). Without prompts, the built-in filler text is used.
-    fn gather(&self, item: usize, need: u32, max_bytes: usize) -> String {
+    /// the known token lengths reach `need` content tokens. The last prompt is cut to its share of bytes
+    /// (by its own bytes per token, times `slack`), so about `need · slack` tokens are gathered. Without
+    /// prompts, the built-in filler text is used.
+    fn gather(&self, item: usize, need: u32, slack: f64) -> String {
         let ds = &self.data.dataset;
         let n = ds.prompts.len();
         let mut text = String::new();
         let mut est = 0u64;
         let mut j = item % n.max(1);
         let mut visited = 0usize;
-        while n > 0 && est < need as u64 && text.len() < max_bytes {
+        while n > 0 && est < need as u64 {
             if !text.is_empty() {
                 text.push_str(SEPARATOR);
                 est += 1;
             }
-            text.push_str(&ds.prompts[j]);
-            est += self.data.prompt_len[j].saturating_sub(self.special) as u64;
+            let p = &ds.prompts[j];
+            let pl = self.data.prompt_len[j].saturating_sub(self.special) as u64;
+            let left = (need as u64).saturating_sub(est);
+            if pl > left {
+                let bytes = (left as f64 * p.len() as f64 / pl as f64 * slack) as usize + 16;
+                let mut cut = bytes.min(p.len());
+                while !p.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.push_str(&p[..cut]);
+                est += if cut == p.len() { pl } else { left };
+            } else {
+                text.push_str(p);
+                est += pl;
+            }
             j = (j + 1) % n;
             visited += 1;
             if visited >= n && est == 0 {
@@ -140,29 +154,20 @@ impl<'a> ExactBuilder<'a> {
         if est == 0 {
             text = filler_text(item as u64, need as usize + 16);
         }
-        if text.len() > max_bytes {
-            let mut cut = max_bytes;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-        }
         text
     }
 
-    /// The token ids of source text starting at `item` holding at least `need` content tokens, when the
-    /// collection (cycled) has that much text.
+    /// The token ids of source text starting at `item` holding at least `need` content tokens (the collection
+    /// is cycled; a short result only when it has no text at all).
     pub(crate) fn source_ids(&self, item: usize, need: u32) -> Result<Vec<u32>, TokenizerError> {
-        let margin = 16 + need / 32;
-        let mut budget = (need as usize + margin as usize) * 8;
+        let mut slack = 1.1;
         loop {
-            let text = self.gather(item, need + margin, budget);
-            let full = text.len() < budget;
+            let text = self.gather(item, need + 8, slack);
             let ids = self.tok.encode(&text, false)?;
-            if ids.len() >= need as usize || full || budget > (need as usize + 64) * 64 {
+            if ids.len() >= need as usize || slack > 16.0 {
                 return Ok(ids);
             }
-            budget *= 4;
+            slack *= 3.0;
         }
     }
 

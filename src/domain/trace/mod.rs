@@ -21,6 +21,7 @@ use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -647,7 +648,9 @@ impl GroupEmitter for MatchedEmitter<'_> {
     ) -> Result<bool, GenerateError> {
         let data = self.data;
         let ds = &data.dataset;
-        let mut requests = Vec::with_capacity(rows.len());
+        // Picks in row order (one RNG stream), then the exact-length texts in parallel (each is a pure
+        // function of its pick and target, so the output does not depend on the thread count).
+        let mut picks: Vec<(&TraceRow, usize)> = Vec::with_capacity(rows.len());
         let mut more = true;
         for row in rows {
             let tin = Some(row.input_len);
@@ -669,18 +672,29 @@ impl GroupEmitter for MatchedEmitter<'_> {
                 more = false;
                 break;
             };
-            let item = pick.item;
             match pick.kind {
                 PickKind::Untargeted => c.s.matching.untargeted += 1,
                 PickKind::Window(_) => c.s.matching.in_window += 1,
                 PickKind::Nearest => c.s.matching.nearest += 1,
             }
-            let (prompt, plen) = match &self.exact {
-                Some(ex) if row.input_len > 0 => {
-                    let (text, n) = ex.build(item, row.input_len)?;
-                    (Cow::Owned(text), n)
-                }
-                _ => (
+            picks.push((row, pick.item));
+        }
+        let exact_texts: Vec<Option<(String, u32)>> = match &self.exact {
+            Some(ex) => picks
+                .par_iter()
+                .map(|&(row, item)| {
+                    (row.input_len > 0)
+                        .then(|| ex.build(item, row.input_len))
+                        .transpose()
+                })
+                .collect::<Result<_, _>>()?,
+            None => vec![None; picks.len()],
+        };
+        let mut requests = Vec::with_capacity(picks.len());
+        for ((row, item), exact) in picks.into_iter().zip(exact_texts) {
+            let (prompt, plen) = match exact {
+                Some((text, n)) => (Cow::Owned(text), n),
+                None => (
                     Cow::Borrowed(ds.prompts[item].as_str()),
                     data.prompt_len[item],
                 ),

@@ -248,7 +248,7 @@ impl<'a> BlockCache<'a> {
         let body = size.saturating_sub(htoks + 1).max(1) as usize;
         let mut best: Option<Block> = None;
         for _ in 0..4 {
-            let off = rng.random_range(0..self.pool.len());
+            let off = self.good_offset(rng.random_range(0..self.pool.len()), body)?;
             let ids = self.window(off, body + 32 + body / 8);
             let (text, c, k) = fit_prefix(self.tok, &ids, size, body, &|t| {
                 format!("{header}{}\n", t.trim_end())
@@ -287,6 +287,45 @@ impl<'a> BlockCache<'a> {
         Ok(best)
     }
 
+    /// The first offset from `off` (within 64) whose `body`-token window starts with a letter, digit or space
+    /// and ends with a letter or digit: such a window re-encodes after the header and before the newline
+    /// without merges, so the first cut tried is usually exact.
+    fn good_offset(&self, off: usize, body: usize) -> Result<usize, TokenizerError> {
+        let len = self.pool.len();
+        for j in 0..64 {
+            let first = self.tok.decode(&[self.pool[(off + j) % len]])?;
+            let last = self.tok.decode(&[self.pool[(off + j + body - 1) % len]])?;
+            let starts = first
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == ' ');
+            let ends = last.chars().last().is_some_and(char::is_alphanumeric);
+            if starts && ends {
+                return Ok((off + j) % len);
+            }
+        }
+        Ok(off)
+    }
+
+    /// Builds the blocks of `hash_ids` that are not cached yet, in parallel (each is a pure function of
+    /// (seed, hash id), so the result does not depend on the thread count).
+    pub fn prepare(&mut self, hash_ids: &[u64]) -> Result<(), TokenizerError> {
+        let mut missing: Vec<u64> = hash_ids
+            .iter()
+            .copied()
+            .filter(|h| !self.blocks.contains_key(h))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let this = &*self;
+        let built: Vec<Block> = missing
+            .par_iter()
+            .map(|&h| this.headed(&block_header(h), h, this.block_size))
+            .collect::<Result<_, _>>()?;
+        self.blocks.extend(missing.into_iter().zip(built));
+        Ok(())
+    }
+
     fn ensure(&mut self, h: u64) -> Result<(), TokenizerError> {
         if !self.blocks.contains_key(&h) {
             let b = self.headed(&block_header(h), h, self.block_size)?;
@@ -305,6 +344,11 @@ impl<'a> BlockCache<'a> {
     /// The body's pool ids are reused, so the block is not encoded again.
     pub fn block_prefix(&mut self, h: u64, tokens: u32) -> Result<(String, u32), TokenizerError> {
         self.ensure(h)?;
+        self.cut(h, tokens)
+    }
+
+    /// [`Self::block_prefix`] of a cached block.
+    fn cut(&self, h: u64, tokens: u32) -> Result<(String, u32), TokenizerError> {
         let b = &self.blocks[&h];
         let mut ids = self.tok.encode(&block_header(h), false)?;
         ids.extend(self.window(b.off as usize, b.k as usize));
@@ -336,12 +380,22 @@ impl<'a> BlockCache<'a> {
         content: u32,
         line: u64,
     ) -> Result<(String, u32), TokenizerError> {
+        self.prepare(hash_ids)?;
+        self.assemble(hash_ids, content, line)
+    }
+
+    /// [`Self::prompt`] once every block of `hash_ids` is cached ([`Self::prepare`]).
+    fn assemble(
+        &self,
+        hash_ids: &[u64],
+        content: u32,
+        line: u64,
+    ) -> Result<(String, u32), TokenizerError> {
         let b = self.block_size;
         let full = (content / b) as usize;
         let mut text = String::new();
         let mut count = 0;
         for &h in hash_ids.iter().take(full) {
-            self.ensure(h)?;
             let block = &self.blocks[&h];
             text.push_str(&block.text);
             count += block.count;
@@ -349,7 +403,7 @@ impl<'a> BlockCache<'a> {
         if full < hash_ids.len() {
             let rem = content - full as u32 * b;
             if rem > 0 {
-                let (t, c) = self.block_prefix(hash_ids[full], rem)?;
+                let (t, c) = self.cut(hash_ids[full], rem)?;
                 text.push_str(&t);
                 count += c;
             }
@@ -429,10 +483,25 @@ impl GroupEmitter for BlockEmitter<'_> {
         sink: &mut dyn EntrySink,
         c: &mut Collector,
     ) -> Result<bool, GenerateError> {
+        let all: Vec<u64> = rows
+            .iter()
+            .flat_map(|r| r.hash_ids.iter().copied())
+            .collect();
+        self.cache.prepare(&all)?;
+        let cache = &self.cache;
+        let special = self.special;
+        let built: Vec<(String, u32)> = rows
+            .par_iter()
+            .map(|row| {
+                cache.assemble(
+                    &row.hash_ids,
+                    row.input_len.saturating_sub(special),
+                    row.line,
+                )
+            })
+            .collect::<Result<_, _>>()?;
         let mut requests = Vec::with_capacity(rows.len());
-        for row in rows {
-            let content = row.input_len.saturating_sub(self.special);
-            let (text, pieces) = self.cache.prompt(&row.hash_ids, content, row.line)?;
+        for (row, (text, pieces)) in rows.iter().zip(built) {
             // Every piece's count was verified when it was built and concatenation is stable (probed), so the
             // prompt's count is the sum of its pieces; otherwise count the whole prompt.
             let n = if self.verify_all {
