@@ -201,18 +201,15 @@ impl<'a> ExactBuilder<'a> {
 mod tests {
     use super::*;
     use crate::domain::lengths::tokenize;
-    use crate::domain::sample::sample_dataset;
     use std::sync::Arc;
-
-    fn data(tok: &TokenCounter) -> TokenizedDataset {
-        tokenize(Arc::new(sample_dataset()), tok, true, None, &|_, _| {}).unwrap()
-    }
 
     #[test]
     fn cuts_and_extends_to_exact_lengths() {
-        let tok = TokenCounter::embedded();
-        let d = data(&tok);
-        let b = ExactBuilder::new(&tok, &d, true).unwrap();
+        let (tok, d) = (
+            crate::domain::trace::tests::tok(),
+            crate::domain::trace::tests::data(),
+        );
+        let b = ExactBuilder::new(tok, d, true).unwrap();
         for (item, target) in [(0, 1), (1, 7), (2, 100), (3, 513), (4, 3000), (5, 9000)] {
             let (text, n) = b.build(item, target).unwrap();
             assert_eq!(n, target, "item {item}");

@@ -895,4 +895,4 @@ pub(crate) fn keyed_rng(seed: u64, key: u64) -> ChaCha8Rng {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

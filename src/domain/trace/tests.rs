@@ -21,12 +21,14 @@ fn fixture(name: &str) -> String {
     )
 }
 
-fn tok() -> &'static TokenCounter {
+/// The embedded tokenizer, loaded once per test binary.
+pub(crate) fn tok() -> &'static TokenCounter {
     static T: OnceLock<TokenCounter> = OnceLock::new();
     T.get_or_init(TokenCounter::embedded)
 }
 
-fn data() -> &'static TokenizedDataset {
+/// The built-in sample collection, tokenized once per test binary.
+pub(crate) fn data() -> &'static TokenizedDataset {
     static D: OnceLock<TokenizedDataset> = OnceLock::new();
     D.get_or_init(|| tokenize(Arc::new(sample_dataset()), tok(), true, None, &|_, _| {}).unwrap())
 }
