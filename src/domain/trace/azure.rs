@@ -22,7 +22,10 @@ pub(crate) fn header_index(
 ) -> Result<usize, InputError> {
     headers
         .iter()
-        .position(|h| h.trim_ascii() == name.as_bytes())
+        .position(|h| {
+            let h = h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h); // a UTF-8 BOM before the first name
+            h.trim_ascii() == name.as_bytes()
+        })
         .ok_or_else(|| {
             let have: Vec<String> = headers
                 .iter()
@@ -157,7 +160,7 @@ mod tests {
 
     #[test]
     fn parses_rows_and_times() {
-        let r = rows("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109").unwrap();
+        let r = rows("\u{feff}TIMESTAMP,ContextTokens,GeneratedTokens\r\n2023-11-16 18:15:46.6805900,374,44\r\n2023-11-16 18:15:50.9951690,396,109").unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[1].time_us - r[0].time_us, 4_314_579);
         assert_eq!((r[0].input_len, r[0].output_len), (374, Some(44)));

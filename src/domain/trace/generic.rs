@@ -67,7 +67,9 @@ impl Col {
 
     pub(crate) fn find_opt(h: &csv::ByteRecord, name: &str) -> Option<Self> {
         h.iter()
-            .position(|x| x.trim_ascii() == name.as_bytes())
+            .position(|x| {
+                x.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(x).trim_ascii() == name.as_bytes()
+            })
             .map(|idx| Self {
                 idx,
                 name: name.to_string(),

@@ -669,3 +669,31 @@ fn cli_traffic_file_maps_into_the_trace_for_trace_types_only() {
     let w = W::parse_from(["x", "--trace-type", "constant", "--traffic-file", "t.csv"]);
     assert!(w.a.to_spec().unwrap().trace.is_none());
 }
+
+/// The whole Mooncake fixture (1,000 requests, 13.7 M prompt tokens): every prompt re-tokenizes to its
+/// `input_length`. Slow (minutes); run with `cargo test --release -- --ignored mooncake_whole_fixture`.
+#[test]
+#[ignore]
+fn mooncake_whole_fixture_is_exact() {
+    let rows = mooncake_rows(u64::MAX);
+    let (out, summary) = run(mooncake_spec(11).tap_duration(u64::MAX / 4));
+    let reqs = requests(&out);
+    assert_eq!(reqs.len(), rows.len());
+    for (r, row) in reqs.iter().zip(&rows) {
+        let n = tok().count(r["prompt"].as_str().unwrap(), true).unwrap();
+        assert_eq!(n, row.0);
+        assert_eq!(r["prompt_length"].as_u64().unwrap(), n as u64);
+    }
+    assert_eq!(summary.matching.prompt_length_error.unwrap().max, 0.0);
+}
+
+trait TapDuration {
+    fn tap_duration(self, ms: u64) -> Self;
+}
+
+impl TapDuration for GenerationSpec {
+    fn tap_duration(mut self, ms: u64) -> Self {
+        self.duration_ms = ms;
+        self
+    }
+}
