@@ -73,6 +73,9 @@ impl<R: Read> AzureReader<R> {
     pub fn new(r: R, file: &str) -> Result<Self, InputError> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
+            // Records end at '\n' only: a '\r' of CRLF files stays in the last field (fields are trimmed),
+            // and line numbers in errors stay right (with CRLF terminators they lag by one).
+            .terminator(csv::Terminator::Any(b'\n'))
             .buffer_capacity(1 << 16)
             .from_reader(r);
         let headers = rdr.byte_headers().map_err(|e| csv_error(file, e))?.clone();
@@ -165,6 +168,8 @@ mod tests {
         assert_eq!(r[1].time_us - r[0].time_us, 4_314_579);
         assert_eq!((r[0].input_len, r[0].output_len), (374, Some(44)));
         assert_eq!(r[1].line, 3);
+        let r = rows("TIMESTAMP,ContextTokens,GeneratedTokens\r\n2023-11-16 18:15:46.6805900,374,44\r\n2023-11-16 18:15:50.9951690,396,109").unwrap();
+        assert_eq!(r[1].line, 3, "crlf");
     }
 
     #[test]

@@ -106,6 +106,9 @@ impl<R: Read> CsvRows<R> {
     pub fn new(r: R, file: &str) -> Result<(Self, csv::ByteRecord), InputError> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
+            // Records end at '\n' only: a '\r' of CRLF files stays in the last field (fields are trimmed),
+            // and line numbers in errors stay right (with CRLF terminators they lag by one).
+            .terminator(csv::Terminator::Any(b'\n'))
             .buffer_capacity(1 << 16)
             .from_reader(r);
         let headers = rdr.byte_headers().map_err(|e| csv_error(file, e))?.clone();
