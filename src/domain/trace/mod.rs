@@ -200,7 +200,10 @@ impl GenerationSpec {
             if is_trace_type(ty) {
                 return Err(spec_err(
                     "trace.file",
-                    format!("is required for trace_type {}", ty.as_str()),
+                    format!(
+                        "is required for trace_type {} (CLI: --traffic-file)",
+                        ty.as_str()
+                    ),
                 ));
             }
             return Ok(());
@@ -214,7 +217,10 @@ impl GenerationSpec {
         if t.file.trim().is_empty() {
             return Err(spec_err(
                 "trace.file",
-                format!("is required for trace_type {}", ty.as_str()),
+                format!(
+                    "is required for trace_type {} (CLI: --traffic-file)",
+                    ty.as_str()
+                ),
             ));
         }
         if t.group_interval_ms == Some(0) {
@@ -769,7 +775,10 @@ pub(crate) fn generate_trace(
     let t = s.trace.as_ref().ok_or_else(|| {
         spec_err(
             "trace.file",
-            format!("is required for trace_type {}", ty.as_str()),
+            format!(
+                "is required for trace_type {} (CLI: --traffic-file)",
+                ty.as_str()
+            ),
         )
     })?;
     let path = input.files.resolve("trace.file", &t.file)?;

@@ -347,7 +347,10 @@ fn spec_validation_names_trace_fields() {
     let e = GenerationSpec::new(TraceType::Azure)
         .validate()
         .unwrap_err();
-    assert_eq!(e.to_string(), "trace.file is required for trace_type azure");
+    assert_eq!(
+        e.to_string(),
+        "trace.file is required for trace_type azure (CLI: --traffic-file)"
+    );
     let mut s = spec(TraceType::Azure, "azure_conv_2000.csv");
     s.trace.as_mut().unwrap().sample_fraction = 0.0;
     assert_eq!(s.validate().unwrap_err().field, "trace.sample_fraction");
