@@ -58,6 +58,7 @@ pub(crate) struct Col {
 }
 
 impl Col {
+    /// The column `name` of header `h`; the error names the missing column.
     pub(crate) fn find(h: &csv::ByteRecord, name: &str, file: &str) -> Result<Self, InputError> {
         Ok(Self {
             idx: header_index(h, name, file)?,
@@ -65,6 +66,7 @@ impl Col {
         })
     }
 
+    /// The column `name` of header `h`, when present.
     pub(crate) fn find_opt(h: &csv::ByteRecord, name: &str) -> Option<Self> {
         h.iter()
             .position(|x| {

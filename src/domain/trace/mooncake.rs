@@ -451,6 +451,7 @@ pub(super) struct BlockEmitter<'a> {
 }
 
 impl<'a> BlockEmitter<'a> {
+    /// Encodes the text pool and probes the tokenizer for token-stable block concatenation.
     pub(super) fn new(
         spec: &ValidatedSpec,
         input: &GenerateInput<'a>,
