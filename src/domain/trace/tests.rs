@@ -700,3 +700,37 @@ impl TapDuration for GenerationSpec {
         self
     }
 }
+
+#[test]
+fn manifest_records_the_trace_file_and_the_length_error() {
+    use crate::domain::run::{RunInput, run_to_dir};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(TraceType::Azure, "azure_conv_2000.csv");
+    s.trace.as_mut().unwrap().max_requests = Some(40);
+    s.length_policy = LengthPolicy::Exact;
+    let v = s.validate().unwrap();
+    let out = run_to_dir(
+        &v,
+        RunInput {
+            data: data(),
+            tokenizer: tok(),
+            inputs: Vec::new(),
+            files: &PathResolver,
+            tap: None,
+            cancel: &|| false,
+            progress: &mut |_| {},
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let m: Value = serde_json::from_slice(&std::fs::read(&out.manifest_path).unwrap()).unwrap();
+    let input = &m["inputs"][0];
+    assert_eq!(input["role"], "trace.file");
+    assert_eq!(input["bytes"], 74_611);
+    assert_eq!(input["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(m["spec"]["length_policy"], "exact");
+    assert_eq!(m["spec"]["trace"]["max_requests"], 40);
+    let err = &m["summary"]["matching"]["prompt_length_error"];
+    assert_eq!(err["targeted"], 40);
+    assert_eq!(err["max"], 0.0);
+}
