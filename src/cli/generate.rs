@@ -14,9 +14,13 @@ use crate::domain::lengths::{TokenizedDataset, tokenize};
 use crate::domain::pattern::{Preset, SyntheticSpec};
 use crate::domain::run::{InputFile, RunInput, run_to_dir};
 use crate::domain::sample::{SAMPLE_DATASET_ID, sample_dataset};
-use crate::domain::spec::{GenerationSpec, OutputFormat, OutputLengthSource, TraceType};
+use crate::domain::spec::{
+    GenerationSpec, Grouping, LengthPolicy, OutputFormat, OutputLengthSource, TimestampUnit,
+    TraceColumns, TraceFormat, TraceSpec, TraceType,
+};
 use crate::domain::stat::{RateNoise, StatSpec, StatTraceType};
 use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
+use crate::domain::trace::is_trace_type;
 
 /// Trace types accepted on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -228,8 +232,9 @@ pub struct GenerateArgs {
     /// stat: `maas` (default) or `cloudide`.
     #[arg(long, value_enum, help_heading = "Grafana statistics")]
     pub stat_trace_type: Option<StatTraceArg>,
-    /// stat: the traffic CSV.
-    #[arg(long, help_heading = "Grafana statistics")]
+    /// The traffic file: the stat traffic CSV (`--trace-type stat`) or the trace (azure CSV, mooncake JSONL,
+    /// burstgpt CSV, generic CSV/JSONL).
+    #[arg(long)]
     pub traffic_file: Option<PathBuf>,
     /// stat: the prompt-length CSV (maas percentiles; cloudide recv/sent bytes).
     #[arg(long, help_heading = "Grafana statistics")]
@@ -258,9 +263,98 @@ pub struct GenerateArgs {
     /// Agent-session config JSON (`--trace-type agent`): the reference's keys (num_sessions, turns_per_session, ...).
     #[arg(long, value_name = "FILE")]
     pub agent_config: Option<PathBuf>,
-    /// Accepted for compatibility with the reference (Azure window size comes in a later release).
-    #[arg(long, hide = true)]
+    /// Trace replay: window of `--grouping window`, seconds (default: --interval-ms, as the reference).
+    #[arg(long)]
     pub group_interval_seconds: Option<u64>,
+    /// Trace replay: `window` stamps requests at their window start (azure default); `exact` keeps each
+    /// request's own ms (default for the other traces).
+    #[arg(long, value_enum)]
+    pub grouping: Option<GroupingArg>,
+    /// Prompt lengths: `match` (default; a real prompt near the target) or `exact` (exactly the target).
+    #[arg(long, value_enum)]
+    pub length_policy: Option<LengthPolicyArg>,
+    /// Mooncake: tokens per KV block (default 512).
+    #[arg(long)]
+    pub block_size: Option<u32>,
+    /// Trace replay: skip the first ms of the trace.
+    #[arg(long)]
+    pub start_ms: Option<u64>,
+    /// Trace replay: multiply time gaps (0.5 = twice as fast).
+    #[arg(long)]
+    pub time_scale: Option<f64>,
+    /// Trace replay: keep each request with this probability (seeded).
+    #[arg(long)]
+    pub sample_fraction: Option<f64>,
+    /// Trace replay: stop after this many requests.
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    /// BurstGPT: keep only rows of this Model (e.g. ChatGPT, GPT-4).
+    #[arg(long)]
+    pub trace_model: Option<String>,
+    /// BurstGPT: keep only rows of this Log Type (e.g. "Conversation log").
+    #[arg(long)]
+    pub trace_log_type: Option<String>,
+    /// BurstGPT: keep failed requests (0 response tokens).
+    #[arg(long)]
+    pub keep_failed: bool,
+    /// Generic traces: `csv` or `jsonl` (default: from the file name).
+    #[arg(long, value_enum)]
+    pub trace_format: Option<TraceFormatArg>,
+    /// Generic traces: the time column.
+    #[arg(long)]
+    pub timestamp_column: Option<String>,
+    /// Generic traces: unit of the time column (default s).
+    #[arg(long, value_enum)]
+    pub timestamp_unit: Option<TimestampUnitArg>,
+    /// Generic traces: the prompt-length column.
+    #[arg(long)]
+    pub input_column: Option<String>,
+    /// Generic traces: the output-length column.
+    #[arg(long)]
+    pub output_column: Option<String>,
+    /// Generic traces: the session column.
+    #[arg(long)]
+    pub session_column: Option<String>,
+}
+
+/// Trace grouping.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GroupingArg {
+    /// Window starts.
+    Window,
+    /// Each request's own ms.
+    Exact,
+}
+
+/// Length policies.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LengthPolicyArg {
+    /// A real prompt near the target.
+    Match,
+    /// Exactly the target.
+    Exact,
+}
+
+/// Generic trace formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TraceFormatArg {
+    /// CSV with a header.
+    Csv,
+    /// JSON lines.
+    Jsonl,
+}
+
+/// Time units of a generic trace.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TimestampUnitArg {
+    /// Seconds.
+    S,
+    /// Milliseconds.
+    Ms,
+    /// Microseconds.
+    Us,
+    /// Date-time strings.
+    Datetime,
 }
 
 impl GenerateArgs {
@@ -343,6 +437,13 @@ impl GenerateArgs {
             spec.agent_config = Some(p.display().to_string());
             spec.agent = None;
         }
+        if let Some(p) = self.length_policy {
+            spec.length_policy = match p {
+                LengthPolicyArg::Match => LengthPolicy::Match,
+                LengthPolicyArg::Exact => LengthPolicy::Exact,
+            };
+        }
+        self.apply_trace_flags(&mut spec);
         Ok(spec)
     }
 
@@ -414,6 +515,8 @@ impl GenerateArgs {
                 TraceType::Stat => {
                     spec.stat.get_or_insert_with(StatSpec::default).traffic_file = name(f);
                 }
+                // The trace types read it as `trace.file` (see `apply_trace_flags`).
+                t if is_trace_type(t) => {}
                 other => anyhow::bail!(
                     "--traffic-file is not used by --trace-type {}",
                     other.as_str()
@@ -468,6 +571,110 @@ impl GenerateArgs {
             };
         }
         Ok(())
+    }
+
+    /// Trace replay flags (azure, mooncake, burstgpt, generic) into `spec.trace`.
+    fn apply_trace_flags(&self, spec: &mut GenerationSpec) {
+        if !is_trace_type(spec.trace_type) {
+            return;
+        }
+        let any = self.traffic_file.is_some()
+            || self.group_interval_seconds.is_some()
+            || self.grouping.is_some()
+            || self.block_size.is_some()
+            || self.start_ms.is_some()
+            || self.time_scale.is_some()
+            || self.sample_fraction.is_some()
+            || self.max_requests.is_some()
+            || self.trace_model.is_some()
+            || self.trace_log_type.is_some()
+            || self.keep_failed
+            || self.trace_format.is_some()
+            || self.timestamp_column.is_some()
+            || self.input_column.is_some()
+            || self.timestamp_unit.is_some()
+            || self.output_column.is_some()
+            || self.session_column.is_some();
+        if !any && spec.trace.is_none() {
+            return;
+        }
+        let t = spec.trace.get_or_insert_with(|| TraceSpec::new(""));
+        if let Some(f) = &self.traffic_file {
+            t.file = f.display().to_string();
+        }
+        if let Some(s) = self.group_interval_seconds {
+            t.group_interval_ms = Some(s.saturating_mul(1000));
+        }
+        if let Some(g) = self.grouping {
+            t.grouping = Some(match g {
+                GroupingArg::Window => Grouping::Window,
+                GroupingArg::Exact => Grouping::Exact,
+            });
+        }
+        if let Some(b) = self.block_size {
+            t.block_size = b;
+        }
+        if let Some(v) = self.start_ms {
+            t.start_ms = v;
+        }
+        if let Some(v) = self.time_scale {
+            t.time_scale = v;
+        }
+        if let Some(v) = self.sample_fraction {
+            t.sample_fraction = v;
+        }
+        if let Some(v) = self.max_requests {
+            t.max_requests = Some(v);
+        }
+        if let Some(v) = &self.trace_model {
+            t.model = Some(v.clone());
+        }
+        if let Some(v) = &self.trace_log_type {
+            t.log_type = Some(v.clone());
+        }
+        if self.keep_failed {
+            t.keep_failed = true;
+        }
+        if let Some(f) = self.trace_format {
+            t.format = Some(match f {
+                TraceFormatArg::Csv => TraceFormat::Csv,
+                TraceFormatArg::Jsonl => TraceFormat::Jsonl,
+            });
+        }
+        if self.timestamp_column.is_some()
+            || self.input_column.is_some()
+            || self.timestamp_unit.is_some()
+            || self.output_column.is_some()
+            || self.session_column.is_some()
+        {
+            let c = t.columns.get_or_insert_with(|| TraceColumns {
+                timestamp: String::new(),
+                timestamp_unit: TimestampUnit::S,
+                input: String::new(),
+                output: None,
+                session: None,
+            });
+            if let Some(v) = &self.timestamp_column {
+                c.timestamp = v.clone();
+            }
+            if let Some(u) = self.timestamp_unit {
+                c.timestamp_unit = match u {
+                    TimestampUnitArg::S => TimestampUnit::S,
+                    TimestampUnitArg::Ms => TimestampUnit::Ms,
+                    TimestampUnitArg::Us => TimestampUnit::Us,
+                    TimestampUnitArg::Datetime => TimestampUnit::Datetime,
+                };
+            }
+            if let Some(v) = &self.input_column {
+                c.input = v.clone();
+            }
+            if let Some(v) = &self.output_column {
+                c.output = Some(v.clone());
+            }
+            if let Some(v) = &self.session_column {
+                c.session = Some(v.clone());
+            }
+        }
     }
 
     fn cache_dir(&self) -> Option<PathBuf> {

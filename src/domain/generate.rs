@@ -11,10 +11,11 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::arrival::{Arrivals, RatePiece};
+use super::exact::ExactBuilder;
 use super::files::FileResolver;
 use super::lengths::TokenizedDataset;
 use super::sampler::{PickKind, Sampler};
-use super::spec::{OutputLengthSource, TraceType, ValidatedSpec};
+use super::spec::{LengthPolicy, OutputLengthSource, TraceType, ValidatedSpec};
 use super::stats::{ErrorCollector, Histogram, LengthError, LengthSummary, round3};
 use super::tokenizer::TokenCounter;
 use super::writer::{Entry, EntrySink, Request, SinkError};
@@ -48,9 +49,6 @@ pub enum GenerateError {
     /// Tokenization failed.
     #[error(transparent)]
     Tokenizer(#[from] super::tokenizer::TokenizerError),
-    /// The trace type exists in the spec but is not built yet.
-    #[error("trace_type '{0}' is not implemented yet")]
-    NotImplemented(&'static str),
     /// Cancelled by the caller.
     #[error("generation was cancelled")]
     Cancelled,
@@ -122,15 +120,15 @@ pub struct Summary {
 
 /// Accumulates the summary while entries are emitted.
 #[derive(Debug, Default)]
-struct Collector {
-    s: Summary,
+pub(crate) struct Collector {
+    pub(crate) s: Summary,
     plen: Histogram,
     olen: Histogram,
-    err: ErrorCollector,
+    pub(crate) err: ErrorCollector,
 }
 
 impl Collector {
-    fn entry(&mut self, e: &Entry<'_>) {
+    pub(crate) fn entry(&mut self, e: &Entry<'_>) {
         self.s.entries += 1;
         self.s.first_timestamp_ms.get_or_insert(e.timestamp);
         self.s.last_timestamp_ms = Some(e.timestamp);
@@ -144,7 +142,7 @@ impl Collector {
         }
     }
 
-    fn finish(mut self, duration_ms: u64) -> Summary {
+    pub(crate) fn finish(mut self, duration_ms: u64) -> Summary {
         self.s.duration_ms = duration_ms;
         self.s.mean_rate_qps = round3(self.s.requests as f64 / (duration_ms as f64 / 1000.0));
         self.s.prompt_length = self.plen.summary();
@@ -179,7 +177,9 @@ pub fn generate(
         TraceType::Synthetic => super::pattern::generate_synthetic(spec, input, sink),
         TraceType::Stat => super::stat::generate_stat(spec, input, sink),
         TraceType::Agent => super::agent::generate_agent(spec, input, sink),
-        other => Err(GenerateError::NotImplemented(other.as_str())),
+        TraceType::Azure | TraceType::Mooncake | TraceType::Burstgpt | TraceType::Generic => {
+            super::trace::generate_trace(spec, input, sink)
+        }
     }
 }
 
@@ -232,6 +232,14 @@ pub(crate) fn emit_matched(
     let mut sessions_started = 0u64;
     let mut c = Collector::default();
     let mut last_progress = 0u64;
+    let exact = match s.length_policy {
+        LengthPolicy::Exact => Some(ExactBuilder::new(
+            input.tokenizer,
+            data,
+            s.add_special_tokens,
+        )?),
+        LengthPolicy::Match => None,
+    };
     for (ts, tin, tout) in times {
         if ts >= duration {
             break;
@@ -256,7 +264,16 @@ pub(crate) fn emit_matched(
             PickKind::Window(_) => c.s.matching.in_window += 1,
             PickKind::Nearest => c.s.matching.nearest += 1,
         }
-        let plen = data.prompt_len[item];
+        let (prompt, plen) = match (&exact, tin) {
+            (Some(ex), Some(t)) if t > 0 => {
+                let (text, n) = ex.build(item, t)?;
+                (Cow::Owned(text), n)
+            }
+            _ => (
+                Cow::Borrowed(ds.prompts[item].as_str()),
+                data.prompt_len[item],
+            ),
+        };
         if let Some(t) = tin {
             c.err.add(plen, t);
         }
@@ -274,7 +291,7 @@ pub(crate) fn emit_matched(
         let entry = Entry {
             timestamp: ts,
             requests: vec![Request {
-                prompt: Cow::Borrowed(ds.prompts[item].as_str()),
+                prompt,
                 prompt_length: plen,
                 output_length,
                 session_id,
@@ -452,26 +469,5 @@ mod tests {
             &mut sink,
         );
         assert!(matches!(r, Err(GenerateError::Cancelled)));
-    }
-
-    #[test]
-    fn other_trace_types_are_not_implemented_yet() {
-        let d = data();
-        let v = GenerationSpec::new(TraceType::Generic).validate().unwrap();
-        let r = generate(
-            &v,
-            GenerateInput {
-                data: &d,
-                tokenizer: &TokenCounter::embedded(),
-                files: &crate::domain::files::PathResolver,
-                cancel: &|| false,
-                progress: &mut |_| {},
-            },
-            &mut VecSink::default(),
-        );
-        assert_eq!(
-            r.unwrap_err().to_string(),
-            "trace_type 'generic' is not implemented yet"
-        );
     }
 }

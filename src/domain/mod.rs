@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod arrival;
 pub mod dataset;
+pub mod exact;
 pub mod files;
 pub mod generate;
 pub mod lengths;
@@ -18,5 +19,6 @@ pub mod spec;
 pub mod stat;
 pub mod stats;
 pub mod tokenizer;
+pub mod trace;
 pub mod utility;
 pub mod writer;

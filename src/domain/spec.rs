@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::arrival::ArrivalKind;
 use super::sampler::Tolerance;
 use super::tokenizer::DEFAULT_TOKENIZER;
+pub use super::trace::{Grouping, TimestampUnit, TraceColumns, TraceFormat, TraceSpec};
 
 /// Which traffic shape to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +70,18 @@ pub enum OutputLengthSource {
     Target,
     /// The matched prompt's completion length (reference behaviour).
     Dataset,
+}
+
+/// How emitted prompts relate to their length targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LengthPolicy {
+    /// A real prompt within the tolerance windows, else the nearest one (reference semantics).
+    #[default]
+    Match,
+    /// The emitted prompt tokenizes to exactly the target: the matched prompt cut at a token boundary or
+    /// extended with following prompts of the collection.
+    Exact,
 }
 
 /// Traffic rate and arrival process.
@@ -197,6 +210,12 @@ pub struct GenerationSpec {
     /// `agent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_config: Option<String>,
+    /// `match` (default): real prompts near the target length; `exact`: prompts of exactly the target length.
+    #[serde(default)]
+    pub length_policy: LengthPolicy,
+    /// Trace replay options (`azure`, `mooncake`, `burstgpt`, `generic`): the file and its time controls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSpec>,
 }
 
 fn default_tokenizer() -> String {
@@ -298,6 +317,8 @@ impl GenerationSpec {
             stat: None,
             agent: None,
             agent_config: None,
+            length_policy: LengthPolicy::default(),
+            trace: None,
         }
     }
 
@@ -321,6 +342,11 @@ impl GenerationSpec {
         }
         if let Some(a) = &self.agent_config {
             out.push(("agent_config".to_string(), a.clone()));
+        }
+        if let Some(t) = &self.trace
+            && !t.file.is_empty()
+        {
+            out.push(("trace.file".to_string(), t.file.clone()));
         }
         out
     }
@@ -390,6 +416,7 @@ impl GenerationSpec {
             self.stat.get_or_insert_with(Default::default).validate()?;
         }
         crate::domain::agent::validate_spec(&self)?;
+        self.validate_trace()?;
         if self.dataset.is_none() && self.prompt_file.is_none() {
             self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());
         }

@@ -110,6 +110,16 @@ pub struct GenerationSpecDoc {
     pub agent: Option<serde_json::Value>,
     /// `trace_type: agent`: the agent-session config as the id of an uploaded JSON file (instead of `agent`).
     pub agent_config: Option<String>,
+    /// `match` (default: a real prompt near the target) or `exact` (prompts of exactly the target length), for
+    /// every trace type with a prompt-length target.
+    #[schema(example = "match")]
+    pub length_policy: Option<String>,
+    /// Trace replay (`azure`, `mooncake`, `burstgpt`, `generic`): `file` (uploaded trace id, required),
+    /// `group_interval_ms`, `grouping` (`window`|`exact`), `block_size` (mooncake), `start_ms`, `time_scale`,
+    /// `sample_fraction`, `max_requests`, BurstGPT filters (`model`, `log_type`, `keep_failed`) and the generic
+    /// column mapping (`format`, `columns`). See the README section "Trace replay".
+    #[schema(value_type = Option<Object>)]
+    pub trace: Option<serde_json::Value>,
 }
 
 /// Job progress.

@@ -58,6 +58,7 @@ fn spec_doc_lists_every_spec_field() {
     spec.stat = Some(Default::default());
     spec.agent = Some(serde_json::json!({}));
     spec.agent_config = Some("x".into());
+    spec.trace = Some(workload_generator::domain::spec::TraceSpec::new("x"));
     let v = serde_json::to_value(&spec).unwrap();
     for key in v.as_object().unwrap().keys() {
         assert!(props.contains_key(key), "GenerationSpecDoc lacks `{key}`");

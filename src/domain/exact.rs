@@ -1,0 +1,249 @@
+//! Prompts of an exact token length (`length_policy: exact`).
+//!
+//! The builder starts from the prompt the matcher chose. A prompt that is too long is cut at a token boundary;
+//! a prompt that is too short is extended with the prompts that follow it in the collection (a blank line
+//! between them) and then cut. Decoding a token prefix and re-encoding it is not always length-stable (the
+//! last word may merge or split, a cut may fall inside a UTF-8 character), so every candidate is verified by
+//! re-encoding and the cut point is moved until the count is exact.
+//!
+//! Cost is O(L) per prompt for a target of L tokens: the source text is gathered by the known token lengths
+//! of the collection (never by re-encoding a growing string), capped to a byte budget proportional to L,
+//! encoded once, and each of the few (bounded) adjustment rounds decodes and encodes one candidate of about
+//! L tokens.
+
+use super::lengths::TokenizedDataset;
+use super::sample::filler_text;
+use super::tokenizer::{TokenCounter, TokenizerError};
+
+/// Text placed between two prompts of the collection when a prompt is extended.
+pub const SEPARATOR: &str = "\n\n";
+
+/// Adjustment rounds before falling back to padding.
+const MAX_ROUNDS: usize = 10;
+
+/// Decodes `ids` and drops a trailing replacement character left by a cut inside a multi-byte character.
+pub fn decode_prefix(tok: &TokenCounter, ids: &[u32]) -> Result<String, TokenizerError> {
+    let mut text = tok.decode(ids)?;
+    while text.ends_with('\u{FFFD}') {
+        text.pop();
+    }
+    Ok(text)
+}
+
+/// Finds a prefix of the token sequence `ids` whose finished text (`finish(decoded prefix)`) encodes (without
+/// special tokens) to exactly `target` tokens. `k0` is the first prefix length tried. Returns the best text
+/// found, its true token count (equal to `target` unless no prefix fits) and the prefix length used.
+pub fn fit_prefix(
+    tok: &TokenCounter,
+    ids: &[u32],
+    target: u32,
+    k0: usize,
+    finish: &dyn Fn(&str) -> String,
+) -> Result<(String, u32, usize), TokenizerError> {
+    let mut k = k0.min(ids.len());
+    let mut tried: Vec<usize> = Vec::with_capacity(MAX_ROUNDS);
+    // Best candidate: smallest |count − target|, preferring counts below the target (they can be padded).
+    let mut best: Option<(String, u32, usize)> = None;
+    let better = |c: u32, b: &Option<(String, u32, usize)>| match b {
+        None => true,
+        Some((_, bc, _)) => {
+            let (d, bd) = (c.abs_diff(target), bc.abs_diff(target));
+            d < bd || (d == bd && c < target && *bc > target)
+        }
+    };
+    for _ in 0..MAX_ROUNDS {
+        tried.push(k);
+        let text = finish(&decode_prefix(tok, &ids[..k])?);
+        let c = tok.count(&text, false)?;
+        if c == target {
+            return Ok((text, c, k));
+        }
+        if better(c, &best) {
+            best = Some((text, c, k));
+        }
+        // Move the cut by the miss; when that point was tried already, walk outwards one token at a time.
+        let jump = (k as i64 + target as i64 - c as i64).clamp(0, ids.len() as i64) as usize;
+        let next = std::iter::once(jump)
+            .chain((1..=MAX_ROUNDS).flat_map(|d| {
+                let (lo, hi) = (k.saturating_sub(d), (k + d).min(ids.len()));
+                if c > target { [lo, hi] } else { [hi, lo] }
+            }))
+            .find(|n| !tried.contains(n));
+        match next {
+            Some(n) => k = n,
+            None => break,
+        }
+    }
+    Ok(best.expect("at least one round ran"))
+}
+
+/// Builds prompts of an exact token length from a prompt collection.
+pub struct ExactBuilder<'a> {
+    tok: &'a TokenCounter,
+    data: &'a TokenizedDataset,
+    add_special: bool,
+    special: u32,
+}
+
+impl std::fmt::Debug for ExactBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExactBuilder")
+            .field("special", &self.special)
+            .finish()
+    }
+}
+
+impl<'a> ExactBuilder<'a> {
+    /// A builder over `data`, counting like the collection (`add_special` special tokens included).
+    pub fn new(
+        tok: &'a TokenCounter,
+        data: &'a TokenizedDataset,
+        add_special: bool,
+    ) -> Result<Self, TokenizerError> {
+        let special = tok.count("", add_special)?;
+        Ok(Self {
+            tok,
+            data,
+            add_special,
+            special,
+        })
+    }
+
+    /// Special tokens the tokenizer adds to every text (BOS/EOS), counted in every target.
+    pub fn special_tokens(&self) -> u32 {
+        self.special
+    }
+
+    /// Source text starting at collection item `item`, following prompts appended with [`SEPARATOR`], until
+    /// the known token lengths reach `need` content tokens. The last prompt is cut to its share of bytes
+    /// (by its own bytes per token, times `slack`), so about `need · slack` tokens are gathered. Without
+    /// prompts, the built-in filler text is used.
+    fn gather(&self, item: usize, need: u32, slack: f64) -> String {
+        let ds = &self.data.dataset;
+        let n = ds.prompts.len();
+        let mut text = String::new();
+        let mut est = 0u64;
+        let mut j = item % n.max(1);
+        let mut visited = 0usize;
+        while n > 0 && est < need as u64 {
+            if !text.is_empty() {
+                text.push_str(SEPARATOR);
+                est += 1;
+            }
+            let p = &ds.prompts[j];
+            let pl = self.data.prompt_len[j].saturating_sub(self.special) as u64;
+            let left = (need as u64).saturating_sub(est);
+            if pl > left {
+                let bytes = (left as f64 * p.len() as f64 / pl as f64 * slack) as usize + 16;
+                let mut cut = bytes.min(p.len());
+                while !p.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.push_str(&p[..cut]);
+                est += if cut == p.len() { pl } else { left };
+            } else {
+                text.push_str(p);
+                est += pl;
+            }
+            j = (j + 1) % n;
+            visited += 1;
+            if visited >= n && est == 0 {
+                break; // a collection of empty prompts
+            }
+        }
+        if est == 0 {
+            text = filler_text(item as u64, need as usize + 16);
+        }
+        text
+    }
+
+    /// The token ids of source text starting at `item` holding at least `need` content tokens (the collection
+    /// is cycled; a short result only when it has no text at all).
+    pub(crate) fn source_ids(&self, item: usize, need: u32) -> Result<Vec<u32>, TokenizerError> {
+        let mut slack = 1.1;
+        loop {
+            let text = self.gather(item, need + 8, slack);
+            let ids = self.tok.encode(&text, false)?;
+            if ids.len() >= need as usize || slack > 16.0 {
+                return Ok(ids);
+            }
+            slack *= 3.0;
+        }
+    }
+
+    /// A prompt starting with collection item `item` that tokenizes (with the collection's special-token
+    /// setting) to exactly `target` tokens; returns the text and its true token count, which equals `target`
+    /// unless the tokenizer makes it impossible (then the closest count found).
+    pub fn build(&self, item: usize, target: u32) -> Result<(String, u32), TokenizerError> {
+        let content = target.saturating_sub(self.special);
+        if content == 0 {
+            return Ok((String::new(), self.tok.count("", self.add_special)?));
+        }
+        let ids = self.source_ids(item, content)?;
+        let (mut text, mut c, _) = fit_prefix(self.tok, &ids, content, content as usize, &|t| {
+            t.to_string()
+        })?;
+        // Rare fallback: no cut point is exact (or the source is too short): pad with one-token words.
+        let mut rounds = 0;
+        while c < content && rounds < 3 {
+            for _ in c..content {
+                text.push_str(" a");
+            }
+            c = self.tok.count(&text, false)?;
+            rounds += 1;
+        }
+        let total = self.tok.count(&text, self.add_special)?;
+        Ok((text, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lengths::tokenize;
+    use std::sync::Arc;
+
+    #[test]
+    fn cuts_and_extends_to_exact_lengths() {
+        let (tok, d) = (
+            crate::domain::trace::tests::tok(),
+            crate::domain::trace::tests::data(),
+        );
+        let b = ExactBuilder::new(tok, d, true).unwrap();
+        for (item, target) in [(0, 1), (1, 7), (2, 100), (3, 513), (4, 3000), (5, 9000)] {
+            let (text, n) = b.build(item, target).unwrap();
+            assert_eq!(n, target, "item {item}");
+            assert_eq!(tok.count(&text, true).unwrap(), target);
+            // It starts with the chosen prompt (cut or whole).
+            let p = &d.dataset.prompts[item];
+            let head = &p[..p.len().min(20)];
+            assert!(
+                text.starts_with(head) || p.starts_with(&text),
+                "item {item}"
+            );
+        }
+        // Extension uses the following prompts with the separator.
+        let short = (0..d.dataset.len())
+            .find(|&i| d.prompt_len[i] < 50)
+            .unwrap();
+        let (text, _) = b.build(short, 2000).unwrap();
+        assert!(text.starts_with(&format!("{}{SEPARATOR}", d.dataset.prompts[short])));
+    }
+
+    #[test]
+    fn multibyte_text_is_exact_too() {
+        let tok = TokenCounter::embedded();
+        let text: String = (0..50)
+            .map(|i| format!("{{\"prompt\": \"héllo wörld 你好世界 🚀 {i} ünïcödé\"}}\n"))
+            .collect();
+        let ds = crate::domain::dataset::parse_jsonl(text.as_bytes(), "u").unwrap();
+        let d = tokenize(Arc::new(ds), &tok, true, None, &|_, _| {}).unwrap();
+        let b = ExactBuilder::new(&tok, &d, true).unwrap();
+        for target in 1..120 {
+            let (text, n) = b.build(target as usize % 50, target).unwrap();
+            assert_eq!(n, target);
+            assert_eq!(tok.count(&text, true).unwrap(), target);
+            assert!(!text.contains('\u{FFFD}'));
+        }
+    }
+}
