@@ -429,3 +429,91 @@ async fn retention_removes_old_finished_jobs() {
     .await;
     assert!(!app.dir.path().join("workloads").join(&id).exists());
 }
+
+#[tokio::test]
+async fn azure_trace_replay_through_the_service() {
+    let app = TestApp::spawn().await;
+    let full = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/traces/azure_conv_2000.csv"
+    ))
+    .unwrap();
+    let csv: String = full.lines().take(41).map(|l| format!("{l}\n")).collect();
+    let res = app
+        .client
+        .post(app.url("/v1/traces?format=azure&name=azure.csv"))
+        .header("content-type", "text/csv")
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let trace_id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spec = json!({"trace_type": "azure", "seed": 3, "duration_ms": 3_600_000, "trace": {"file": trace_id}});
+    let v: serde_json::Value = app
+        .client
+        .post(app.url("/v1/workloads?wait=true"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "succeeded", "{v}");
+    let text = app
+        .client
+        .get(app.url(&format!(
+            "/v1/workloads/{}/workload.jsonl",
+            v["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let outputs: Vec<u64> = text
+        .lines()
+        .flat_map(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            e["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["output_length"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let want: Vec<u64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        outputs, want,
+        "every output_length is the trace's GeneratedTokens"
+    );
+    let manifest: serde_json::Value = app
+        .client
+        .get(app.url(&format!(
+            "/v1/workloads/{}/manifest.json",
+            v["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        manifest["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["role"] == "trace.file" && i["sha256"] == trace_id.as_str())
+    );
+}

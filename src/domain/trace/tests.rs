@@ -672,7 +672,10 @@ fn cli_traffic_file_maps_into_the_trace_for_trace_types_only() {
     // Constant traffic reads no traffic file: a clear error rather than a silently ignored flag.
     let w = W::parse_from(["x", "--trace-type", "constant", "--traffic-file", "t.csv"]);
     let err = w.a.to_spec().unwrap_err().to_string();
-    assert!(err.contains("--traffic-file is not used by --trace-type constant"), "{err}");
+    assert!(
+        err.contains("--traffic-file is not used by --trace-type constant"),
+        "{err}"
+    );
 }
 
 /// The whole Mooncake fixture (1,000 requests, 13.7 M prompt tokens): every prompt re-tokenizes to its
