@@ -6,6 +6,7 @@
 
 pub mod arrival;
 pub mod dataset;
+pub mod datasets_tools;
 pub mod files;
 pub mod generate;
 pub mod lengths;
