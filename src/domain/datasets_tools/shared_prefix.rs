@@ -375,15 +375,18 @@ fn build_group(
 ) -> Result<(Vec<Prompt>, u32), TextError> {
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     let prefix = if plan.prefix_len > ex.special_tokens() {
-        ex.build("", None, plan.prefix_len, &mut rng)?.text
+        ex.build("", None, plan.prefix_len, &mut rng)?
     } else {
-        String::new()
+        Exact {
+            text: String::new(),
+            ids: ex.encode("")?,
+        }
     };
     let n = plan.lens.len() as u64;
     let make = |i: usize, attempt: u64| -> Result<Exact, TextError> {
         let mut r = ChaCha8Rng::seed_from_u64(plan.seed);
         r.set_stream(1 + i as u64 + attempt * n);
-        ex.build(&prefix, Some(plan.prefix_len), plan.lens[i], &mut r)
+        ex.extend(&prefix, plan.lens[i], &mut r)
     };
     let mut exact: Vec<Exact> = (0..plan.lens.len())
         .into_par_iter()

@@ -169,6 +169,8 @@ pub struct ExactText<'a> {
     source: &'a TextSource,
     add_special_tokens: bool,
     specials: u32,
+    /// Special tokens (if any) only go before the text, so a head's ids can be followed by a tail's.
+    prepend_only: bool,
 }
 
 impl<'a> ExactText<'a> {
@@ -179,11 +181,14 @@ impl<'a> ExactText<'a> {
         add_special_tokens: bool,
     ) -> Result<Self, TextError> {
         let specials = tok.count("", add_special_tokens)?;
+        let with = tok.encode("a b", add_special_tokens)?;
+        let without = tok.encode("a b", false)?;
         Ok(Self {
             tok,
             source,
             add_special_tokens,
             specials,
+            prepend_only: with.ends_with(&without),
         })
     }
 
@@ -198,7 +203,9 @@ impl<'a> ExactText<'a> {
     }
 
     /// A text of exactly `target` tokens that starts with `head` (byte-identical), whose own count is
-    /// `head_tokens` (`None`: counted here). With an empty head the text is cut from the source alone.
+    /// `head_tokens` (`None`: counted here). With an empty head the text is cut from the source alone. The
+    /// whole text is re-encoded to verify the count (O(length of head + tail)); see [`ExactText::extend`]
+    /// for a head shared by many texts.
     pub fn build(
         &self,
         head: &str,
@@ -227,42 +234,141 @@ impl<'a> ExactText<'a> {
                 });
             }
         }
-        let mut window = Vec::with_capacity(want as usize + MAX_ADJUST * 4);
-        let mut text = String::with_capacity(head.len() + want as usize * 6);
         for _ in 0..MAX_WINDOWS {
-            let start = self.source.starts[rng.random_range(0..self.source.starts.len())] as usize;
-            let mut n = want.max(1) as i64;
-            let mut tried: Vec<i64> = Vec::with_capacity(MAX_ADJUST);
-            for _ in 0..MAX_ADJUST {
-                if n < 1 || tried.contains(&n) {
-                    break;
-                }
-                tried.push(n);
-                self.source.window(start, n as usize, &mut window);
-                let tail = self.tok.decode(&window)?;
-                let mut tail = tail.trim_matches('\u{FFFD}');
-                if head.is_empty() {
-                    tail = tail.trim_start();
-                }
-                text.clear();
-                text.push_str(head);
-                text.push_str(tail);
-                let ids = self.encode(&text)?;
-                let got = ids.len() as i64;
-                if got == target as i64 {
-                    return Ok(Exact {
-                        text: std::mem::take(&mut text),
-                        ids,
-                    });
-                }
-                n += target as i64 - got;
+            if let Some(e) = self.try_window(
+                head,
+                target,
+                want,
+                self.add_special_tokens,
+                head.is_empty(),
+                rng,
+            )? {
+                return Ok(e);
             }
         }
-        Err(TextError::NotExact {
+        Err(self.not_exact(target))
+    }
+
+    /// A text of exactly `target` tokens that starts with `head` (byte-identical), in O(tail) instead of
+    /// O(head + tail): the tail is cut to its exact count on its own, starting at a word boundary, and the
+    /// boundary is checked to tokenize additively (the ids around it re-encoded together equal the two sides
+    /// encoded apart; with regex pre-tokenizers such as Qwen's and Llama's a word boundary always does).
+    /// When the check fails, or when the tokenizer adds special tokens at the end, the whole text is verified
+    /// as [`ExactText::build`] does. The returned ids are the head's followed by the tail's.
+    pub fn extend(
+        &self,
+        head: &Exact,
+        target: u32,
+        rng: &mut impl Rng,
+    ) -> Result<Exact, TextError> {
+        let head_n = head.ids.len() as u32;
+        if target < head_n {
+            return Err(TextError::TooShort {
+                target,
+                minimum: head_n,
+            });
+        }
+        if head.text.is_empty() || !self.prepend_only {
+            return self.build(&head.text, Some(head_n), target, rng);
+        }
+        if target == head_n {
+            return Ok(head.clone());
+        }
+        let want = target - head_n;
+        for _ in 0..MAX_WINDOWS {
+            let Some(tail) = self.try_window("", want, want, false, false, rng)? else {
+                continue;
+            };
+            if self.additive(&head.text, &tail.text)? {
+                let mut ids = Vec::with_capacity(target as usize);
+                ids.extend_from_slice(&head.ids);
+                ids.extend_from_slice(&tail.ids);
+                let mut text = String::with_capacity(head.text.len() + tail.text.len());
+                text.push_str(&head.text);
+                text.push_str(&tail.text);
+                return Ok(Exact { text, ids });
+            }
+        }
+        self.build(&head.text, Some(head_n), target, rng)
+    }
+
+    fn not_exact(&self, target: u32) -> TextError {
+        TextError::NotExact {
             target,
             source_name: self.source.name.clone(),
             windows: MAX_WINDOWS,
-        })
+        }
+    }
+
+    /// One window of the source: `head + tail` counted (`special` tokens or not) to exactly `target`, the
+    /// tail's length corrected by the observed difference up to `MAX_ADJUST` times.
+    fn try_window(
+        &self,
+        head: &str,
+        target: u32,
+        want: u32,
+        special: bool,
+        trim_start: bool,
+        rng: &mut impl Rng,
+    ) -> Result<Option<Exact>, TextError> {
+        let start = self.source.starts[rng.random_range(0..self.source.starts.len())] as usize;
+        let mut window = Vec::with_capacity(want as usize + 8);
+        let mut text = String::with_capacity(head.len() + want as usize * 6);
+        let mut n = want.max(1) as i64;
+        let mut tried: Vec<i64> = Vec::with_capacity(MAX_ADJUST);
+        for _ in 0..MAX_ADJUST {
+            if n < 1 || tried.contains(&n) {
+                break;
+            }
+            tried.push(n);
+            self.source.window(start, n as usize, &mut window);
+            let tail = self.tok.decode(&window)?;
+            let mut tail = tail.trim_matches('\u{FFFD}');
+            if trim_start {
+                tail = tail.trim_start();
+            }
+            text.clear();
+            text.push_str(head);
+            text.push_str(tail);
+            let ids = self.tok.encode(&text, special)?;
+            let got = ids.len() as i64;
+            if got == target as i64 {
+                return Ok(Some(Exact { text, ids }));
+            }
+            n += target as i64 - got;
+        }
+        Ok(None)
+    }
+
+    /// Whether `head + tail` tokenizes as `head` then `tail`, checked on the last word(s) of the head and
+    /// the first word(s) of the tail.
+    fn additive(&self, head: &str, tail: &str) -> Result<bool, TextError> {
+        const SPAN: usize = 48;
+        let mut h = head.len().saturating_sub(SPAN);
+        while !head.is_char_boundary(h) {
+            h += 1;
+        }
+        let mut hs = &head[h..];
+        if h > 0
+            && let Some(ws) = hs.find(char::is_whitespace)
+        {
+            hs = &hs[ws..];
+        }
+        let mut t = tail.len().min(SPAN);
+        while !tail.is_char_boundary(t) {
+            t -= 1;
+        }
+        let mut tp = &tail[..t];
+        if t < tail.len()
+            && let Some(ws) = tp.rfind(char::is_whitespace)
+            && ws > 0
+        {
+            tp = &tp[..ws];
+        }
+        let a = self.tok.encode(hs, false)?;
+        let b = self.tok.encode(tp, false)?;
+        let ab = self.tok.encode(&format!("{hs}{tp}"), false)?;
+        Ok(ab.len() == a.len() + b.len() && ab[..a.len()] == a[..] && ab[a.len()..] == b[..])
     }
 }
 
@@ -302,6 +408,19 @@ mod tests {
         }
         assert!(matches!(
             ex.build(&head.text, Some(100), 99, &mut rng),
+            Err(TextError::TooShort { .. })
+        ));
+        // The O(tail) path: same guarantees, and its ids are the true encoding of the whole text.
+        for target in [100u32, 101, 102, 150, 1000] {
+            for _ in 0..20 {
+                let e = ex.extend(&head, target, &mut rng).unwrap();
+                assert!(e.text.starts_with(&head.text));
+                assert_eq!(tok.encode(&e.text, true).unwrap(), e.ids);
+                assert_eq!(e.ids.len(), target as usize);
+            }
+        }
+        assert!(matches!(
+            ex.extend(&head, 99, &mut rng),
             Err(TextError::TooShort { .. })
         ));
     }
