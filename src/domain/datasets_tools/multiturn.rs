@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::shared_prefix::{d_tokenizer, err, finite_at_least, yes};
-use super::text::{Exact, ExactText, TextError, TextSource};
+use super::text::{Exact, ExactText, Head, TextError, TextSource};
 use super::{DatasetToolError, Distribution, OutId, normal_at_least, session_line};
 use crate::domain::generate::rng_for;
 use crate::domain::spec::SpecError;
@@ -225,14 +225,14 @@ pub fn generate(
     let mut rng = rng_for(seed, streams::PLAN);
     let plans = plan(spec, &mut rng);
     let prefix_len = spec.shared_prefix_len.max(ex.special_tokens());
-    let prefix = if spec.shared_prefix_len > ex.special_tokens() {
+    let prefix = ex.head(if spec.shared_prefix_len > ex.special_tokens() {
         ex.build("", None, prefix_len, &mut rng_for(seed, streams::PREFIX))?
     } else {
         Exact {
             text: String::new(),
             ids: Vec::new(),
         }
-    };
+    })?;
     let mut turns_per_session = Vec::with_capacity(plans.len());
     let mut prompt_tokens = Vec::new();
     let mut completion_tokens = Vec::new();
@@ -250,7 +250,7 @@ pub fn generate(
             out.write_all(&buf)?;
             turns_per_session.push(prompts.len() as u64);
             prompt_tokens.extend(p.prompts.iter().enumerate().map(|(i, &l)| {
-                u64::from(if i == 0 && !prefix.text.is_empty() {
+                u64::from(if i == 0 && !prefix.exact().text.is_empty() {
                     l + prefix_len
                 } else {
                     l
@@ -301,13 +301,13 @@ fn plan(spec: &MultiTurnSpec, rng: &mut ChaCha8Rng) -> Vec<SessionPlan> {
 fn build_session(
     ex: &ExactText<'_>,
     plan: &SessionPlan,
-    prefix: &Exact,
+    prefix: &Head,
 ) -> Result<(Vec<String>, Vec<String>), TextError> {
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     let mut prompts = Vec::with_capacity(plan.prompts.len());
     for (i, &len) in plan.prompts.iter().enumerate() {
-        let text = if i == 0 && !prefix.text.is_empty() {
-            ex.extend(prefix, prefix.ids.len() as u32 + len, &mut rng)?
+        let text = if i == 0 && !prefix.exact().text.is_empty() {
+            ex.extend(prefix, prefix.exact().ids.len() as u32 + len, &mut rng)?
         } else {
             ex.build("", None, len.max(ex.special_tokens()), &mut rng)?
         };

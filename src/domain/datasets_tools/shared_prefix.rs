@@ -12,6 +12,7 @@
 //! prompts (the reference ignores it in dataset mode), and everything is seeded.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::io::Write;
 
 use rand::seq::SliceRandom;
@@ -374,14 +375,14 @@ fn build_group(
     plan: &GroupPlan,
 ) -> Result<(Vec<Prompt>, u32), TextError> {
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
-    let prefix = if plan.prefix_len > ex.special_tokens() {
+    let prefix = ex.head(if plan.prefix_len > ex.special_tokens() {
         ex.build("", None, plan.prefix_len, &mut rng)?
     } else {
         Exact {
             text: String::new(),
             ids: ex.encode("")?,
         }
-    };
+    })?;
     let n = plan.lens.len() as u64;
     let make = |i: usize, attempt: u64| -> Result<Exact, TextError> {
         let mut r = ChaCha8Rng::seed_from_u64(plan.seed);
@@ -393,14 +394,19 @@ fn build_group(
         .map(|i| make(i, 0))
         .collect::<Result<_, _>>()?;
     // Unique parts must differ: rebuild (bounded) any prompt equal to an earlier one of the group.
-    let mut seen: HashSet<String> = HashSet::with_capacity(exact.len());
+    let hash = |t: &str| {
+        let mut h = std::hash::DefaultHasher::new();
+        t.hash(&mut h);
+        h.finish()
+    };
+    let mut seen: HashSet<u64> = HashSet::with_capacity(exact.len());
     for (i, e) in exact.iter_mut().enumerate() {
         let mut attempt = 1;
-        while seen.contains(&e.text) && attempt <= 4 {
+        while seen.contains(&hash(&e.text)) && attempt <= 4 {
             *e = make(i, attempt)?;
             attempt += 1;
         }
-        seen.insert(e.text.clone());
+        seen.insert(hash(&e.text));
     }
     let lcp = if exact.len() < 2 {
         0

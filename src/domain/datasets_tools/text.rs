@@ -162,6 +162,22 @@ pub struct Exact {
     pub ids: Vec<u32>,
 }
 
+/// A shared head prepared by [`ExactText::head`].
+#[derive(Debug, Clone)]
+pub struct Head {
+    exact: Exact,
+    /// The head's last word(s), and their ids on their own.
+    ctx: String,
+    ctx_ids: Vec<u32>,
+}
+
+impl Head {
+    /// The head's text and ids.
+    pub fn exact(&self) -> &Exact {
+        &self.exact
+    }
+}
+
 /// Builds texts of exact token counts from a [`TextSource`].
 #[derive(Debug, Clone)]
 pub struct ExactText<'a> {
@@ -249,47 +265,71 @@ impl<'a> ExactText<'a> {
         Err(self.not_exact(target))
     }
 
+    /// Prepares `head` (a shared prefix) for [`ExactText::extend`]: its last word(s) are kept with their
+    /// token ids as the context in which tails are verified.
+    pub fn head(&self, head: Exact) -> Result<Head, TextError> {
+        const SPAN: usize = 48;
+        let text = &head.text;
+        let mut h = text.len().saturating_sub(SPAN);
+        while !text.is_char_boundary(h) {
+            h += 1;
+        }
+        let mut ctx = &text[h..];
+        if h > 0
+            && let Some(ws) = ctx.find(char::is_whitespace)
+        {
+            ctx = &ctx[ws..];
+        }
+        let ctx = ctx.to_string();
+        let ctx_ids = self.tok.encode(&ctx, false)?;
+        Ok(Head {
+            exact: head,
+            ctx,
+            ctx_ids,
+        })
+    }
+
     /// A text of exactly `target` tokens that starts with `head` (byte-identical), in O(tail) instead of
-    /// O(head + tail): the tail is cut to its exact count on its own, starting at a word boundary, and the
-    /// boundary is checked to tokenize additively (the ids around it re-encoded together equal the two sides
-    /// encoded apart; with regex pre-tokenizers such as Qwen's and Llama's a word boundary always does).
-    /// When the check fails, or when the tokenizer adds special tokens at the end, the whole text is verified
-    /// as [`ExactText::build`] does. The returned ids are the head's followed by the tail's.
-    pub fn extend(
-        &self,
-        head: &Exact,
-        target: u32,
-        rng: &mut impl Rng,
-    ) -> Result<Exact, TextError> {
-        let head_n = head.ids.len() as u32;
+    /// O(head + tail). The tail is a window of the source starting at a word boundary, encoded together with
+    /// the head's last word(s): it is accepted when those words keep their ids, i.e. when the boundary
+    /// tokenizes additively (with regex pre-tokenizers such as Qwen's and Llama's a word boundary does;
+    /// pre-tokenization does not look further back than the previous word). The tail's length is corrected
+    /// and other windows tried as in [`ExactText::build`]; when no window passes, or when the tokenizer adds
+    /// special tokens after the text, the whole text is verified as [`ExactText::build`] does. The returned
+    /// ids are the head's followed by the tail's.
+    pub fn extend(&self, head: &Head, target: u32, rng: &mut impl Rng) -> Result<Exact, TextError> {
+        let full = &head.exact;
+        let head_n = full.ids.len() as u32;
         if target < head_n {
             return Err(TextError::TooShort {
                 target,
                 minimum: head_n,
             });
         }
-        if head.text.is_empty() || !self.prepend_only {
-            return self.build(&head.text, Some(head_n), target, rng);
+        if full.text.is_empty() || !self.prepend_only {
+            return self.build(&full.text, Some(head_n), target, rng);
         }
         if target == head_n {
-            return Ok(head.clone());
+            return Ok(full.clone());
         }
         let want = target - head_n;
+        let ctx_n = head.ctx_ids.len() as u32;
         for _ in 0..MAX_WINDOWS {
-            let Some(tail) = self.try_window("", want, want, false, false, rng)? else {
+            let Some(e) = self.try_window(&head.ctx, ctx_n + want, want, false, false, rng)? else {
                 continue;
             };
-            if self.additive(&head.text, &tail.text)? {
+            if e.ids.starts_with(&head.ctx_ids) {
                 let mut ids = Vec::with_capacity(target as usize);
-                ids.extend_from_slice(&head.ids);
-                ids.extend_from_slice(&tail.ids);
-                let mut text = String::with_capacity(head.text.len() + tail.text.len());
-                text.push_str(&head.text);
-                text.push_str(&tail.text);
+                ids.extend_from_slice(&full.ids);
+                ids.extend_from_slice(&e.ids[ctx_n as usize..]);
+                let tail = &e.text[head.ctx.len()..];
+                let mut text = String::with_capacity(full.text.len() + tail.len());
+                text.push_str(&full.text);
+                text.push_str(tail);
                 return Ok(Exact { text, ids });
             }
         }
-        self.build(&head.text, Some(head_n), target, rng)
+        self.build(&full.text, Some(head_n), target, rng)
     }
 
     fn not_exact(&self, target: u32) -> TextError {
@@ -339,37 +379,6 @@ impl<'a> ExactText<'a> {
         }
         Ok(None)
     }
-
-    /// Whether `head + tail` tokenizes as `head` then `tail`, checked on the last word(s) of the head and
-    /// the first word(s) of the tail.
-    fn additive(&self, head: &str, tail: &str) -> Result<bool, TextError> {
-        const SPAN: usize = 48;
-        let mut h = head.len().saturating_sub(SPAN);
-        while !head.is_char_boundary(h) {
-            h += 1;
-        }
-        let mut hs = &head[h..];
-        if h > 0
-            && let Some(ws) = hs.find(char::is_whitespace)
-        {
-            hs = &hs[ws..];
-        }
-        let mut t = tail.len().min(SPAN);
-        while !tail.is_char_boundary(t) {
-            t -= 1;
-        }
-        let mut tp = &tail[..t];
-        if t < tail.len()
-            && let Some(ws) = tp.rfind(char::is_whitespace)
-            && ws > 0
-        {
-            tp = &tp[..ws];
-        }
-        let a = self.tok.encode(hs, false)?;
-        let b = self.tok.encode(tp, false)?;
-        let ab = self.tok.encode(&format!("{hs}{tp}"), false)?;
-        Ok(ab.len() == a.len() + b.len() && ab[..a.len()] == a[..] && ab[a.len()..] == b[..])
-    }
 }
 
 /// Length of the longest common prefix of two id lists.
@@ -411,10 +420,11 @@ mod tests {
             Err(TextError::TooShort { .. })
         ));
         // The O(tail) path: same guarantees, and its ids are the true encoding of the whole text.
+        let head = ex.head(head).unwrap();
         for target in [100u32, 101, 102, 150, 1000] {
             for _ in 0..20 {
                 let e = ex.extend(&head, target, &mut rng).unwrap();
-                assert!(e.text.starts_with(&head.text));
+                assert!(e.text.starts_with(&head.exact().text));
                 assert_eq!(tok.encode(&e.text, true).unwrap(), e.ids);
                 assert_eq!(e.ids.len(), target as usize);
             }
