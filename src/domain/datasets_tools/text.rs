@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use rand::Rng;
+use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::domain::sample::filler_text;
@@ -24,6 +25,8 @@ const MAX_WINDOWS: usize = 8;
 const MAX_ADJUST: usize = 4;
 /// Corpus cap for prompt collections (characters): enough variety, bounded memory and start-up time.
 const MAX_CORPUS_CHARS: usize = 4 << 20;
+/// Size of the pieces a corpus is encoded in (bytes).
+const PIECE: usize = 64 << 10;
 /// Words of built-in text in a corpus (about 1.3 tokens per word).
 const BUILTIN_WORDS: usize = 120_000;
 
@@ -99,7 +102,29 @@ impl TextSource {
 
     /// A corpus of one text.
     pub fn from_text(tok: &TokenCounter, name: &str, text: &str) -> Result<Self, TextError> {
-        let ids = tok.encode(text, false)?;
+        // Encoded in parallel in pieces of about 64 KiB cut after blank lines or spaces (a window never needs
+        // the exact encoding of the whole corpus: every text cut from it is verified).
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while rest.len() > PIECE {
+            let mut cut = PIECE;
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let end = rest[cut..]
+                .find("\n\n")
+                .or_else(|| rest[cut..].find(' '))
+                .map(|i| cut + i)
+                .unwrap_or(rest.len());
+            pieces.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        pieces.push(rest);
+        let ids: Vec<u32> = pieces
+            .par_iter()
+            .map(|p| tok.encode(p, false))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
         if ids.is_empty() {
             return Err(TextError::EmptySource(name.to_string()));
         }
