@@ -115,8 +115,18 @@ pub fn text_source(
         None => Ok(TextSource::builtin(tok, seed)?),
         Some(name) => {
             let path = files.resolve("prompt_file", name)?;
-            let ds = super::dataset::load_file(&path)
-                .map_err(|e| InputError::file(name, e.to_string()))?;
+            let ds = super::dataset::load_file(&path).map_err(|e| match e {
+                super::dataset::DatasetError::Record {
+                    line,
+                    field,
+                    reason,
+                    ..
+                } => InputError::at(name, line, field.as_deref(), reason),
+                super::dataset::DatasetError::Io { reason, .. } => InputError::file(name, reason),
+                super::dataset::DatasetError::Empty { .. } => {
+                    InputError::file(name, "no prompts: the collection is empty")
+                }
+            })?;
             let texts: Vec<&str> = ds
                 .prompts
                 .iter()
@@ -314,6 +324,80 @@ mod tests {
         write_file_atomically(&p, |w| w.write_all(b"ok\n")).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"ok\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn generate_spec_is_tagged_and_strict() {
+        let s: DatasetGenerateSpec = serde_json::from_str(
+            r#"{"kind": "shared_prefix", "seed": 3, "configs": [{"prompt_length": 50}]}"#,
+        )
+        .unwrap();
+        let DatasetGenerateSpec::SharedPrefix(sp) = &s else {
+            panic!("shared_prefix")
+        };
+        assert_eq!(sp.configs[0].prompt_length, 50.0);
+        assert_eq!(sp.configs[0].num_prefix, 10);
+        assert!(
+            serde_json::from_str::<DatasetGenerateSpec>(r#"{"kind": "multi_turn", "bogus": 1}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<DatasetGenerateSpec>(r#"{"kind": "nope"}"#).is_err());
+        let e = serde_json::from_str::<DatasetGenerateSpec>(
+            r#"{"kind": "multi_turn", "prompt_length_std": -1}"#,
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field, "prompt_length_std");
+    }
+
+    #[test]
+    fn text_is_cut_from_a_given_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.jsonl");
+        let mut body = String::new();
+        for i in 0..40 {
+            body.push_str(&format!(
+                "{{\"prompt\": \"Zebrafish regenerate fins number {i}; axolotls regrow limbs and planarians regrow heads.\", \"completion\": \"Regeneration biology {i}.\"}}\n"
+            ));
+        }
+        std::fs::write(&file, body).unwrap();
+        let spec: DatasetGenerateSpec = serde_json::from_value(serde_json::json!({
+            "kind": "multi_turn", "seed": 1, "prompt_file": file.display().to_string(),
+            "num_sessions_mean": 4, "num_sessions_std": 0, "num_turns_mean": 2, "num_turns_std": 0,
+            "prompt_length_mean": 40, "prompt_length_std": 5, "shared_prefix_len": 12
+        }))
+        .unwrap();
+        let spec = spec.validate().unwrap();
+        let tok = TokenCounter::embedded();
+        let mut out = Vec::new();
+        let report =
+            generate_collection(&spec, &tok, &crate::domain::files::PathResolver, &mut out)
+                .unwrap();
+        let DatasetGenerateReport::MultiTurn(r) = report else {
+            panic!("multi_turn")
+        };
+        assert_eq!((r.sessions, r.turns), (4, 8));
+        let ds = crate::domain::dataset::parse_jsonl(&out[..], "o").unwrap();
+        let all = ds.prompts.join(" ");
+        assert!(all.contains("regrow") || all.contains("Zebrafish"), "{all}");
+        assert!(!all.contains("photosynthesis"));
+        // A missing file names the field.
+        let spec: DatasetGenerateSpec =
+            serde_json::from_str(r#"{"kind": "shared_prefix", "prompt_file": "/no/such.jsonl"}"#)
+                .unwrap();
+        let e = generate_collection(
+            &spec.validate().unwrap(),
+            &tok,
+            &crate::domain::files::PathResolver,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("prompt_file file '/no/such.jsonl'"),
+            "{e}"
+        );
     }
 
     #[test]

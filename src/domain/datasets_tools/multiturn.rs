@@ -422,6 +422,18 @@ mod tests {
         let mean_len = lens.iter().map(|&l| f64::from(l)).sum::<f64>() / lens.len() as f64;
         assert!((mean_len - 100.0).abs() < 5.0, "{mean_len}");
         assert!(plans.iter().all(|p| p.completions.is_empty()));
+        let s = MultiTurnSpec {
+            completion_length_mean: Some(64.0),
+            completion_length_std: 16.0,
+            num_sessions_mean: 1000.0,
+            num_sessions_std: 0.0,
+            ..s
+        };
+        let plans = plan(&s, &mut rng_for(3, streams::PLAN));
+        let c: Vec<u32> = plans.iter().flat_map(|p| p.completions.clone()).collect();
+        assert!(c.len() >= 9_000, "{}", c.len());
+        let mean_c = c.iter().map(|&l| f64::from(l)).sum::<f64>() / c.len() as f64;
+        assert!((mean_c - 64.0).abs() < 3.2, "{mean_c}");
     }
 
     #[test]
