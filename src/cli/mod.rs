@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::ServeConfig;
 
+pub mod dataset;
 pub mod generate;
 pub mod serve;
 pub mod utility;
@@ -27,6 +28,8 @@ pub enum Command {
     Serve(Box<ServeConfig>),
     /// Generate a workload file (accepts the AIBrix workload generator's flags).
     Generate(Box<generate::GenerateArgs>),
+    /// Prepare prompt collections: convert ShareGPT / client output / chat JSONL, or generate synthetic ones.
+    Dataset(Box<dataset::DatasetArgs>),
     /// Print the OpenAPI document.
     Openapi,
     /// Exit 0 when the local service answers /healthz with 200 (for container health checks).
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => serve::serve(cli.serve),
         Some(Command::Serve(cfg)) => serve::serve(*cfg),
         Some(Command::Generate(args)) => generate::run(*args),
+        Some(Command::Dataset(args)) => dataset::run(*args),
         Some(Command::Openapi) => serve::openapi(),
         Some(Command::Healthcheck { url }) => serve::healthcheck(url),
         Some(Command::Utility(args)) => utility::run(*args),

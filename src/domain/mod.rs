@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod arrival;
 pub mod dataset;
+pub mod datasets_tools;
 pub mod exact;
 pub mod files;
 pub mod generate;
