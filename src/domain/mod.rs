@@ -9,6 +9,8 @@ pub mod dataset;
 pub mod files;
 pub mod generate;
 pub mod lengths;
+pub mod plot;
+pub mod report;
 pub mod run;
 pub mod sample;
 pub mod sampler;
