@@ -389,7 +389,7 @@ impl<'de> Deserialize<'de> for Len {
 }
 
 /// A prompt, borrowed from the line when it has no escapes.
-struct Text<'a>(Cow<'a, str>);
+struct Text<'a>(Cow<'a, [u8]>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -399,17 +399,24 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Text<'de>, E> {
                 Ok(Text(Cow::Borrowed(v)))
             }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_string())))
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_vec())))
             }
-            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Text<'de>, E> {
                 Ok(Text(Cow::Owned(v)))
             }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.as_bytes().to_vec())))
+            }
         }
-        d.deserialize_str(V)
+        // serde_json hands strings over as unescaped bytes here, skipping UTF-8 validation (blocks are bytes).
+        d.deserialize_bytes(V)
     }
 }
 
@@ -493,14 +500,29 @@ struct ReqDigest {
     session: Option<SessionKey>,
     /// Prompt units (bytes or tokens), when there is a prompt.
     units: Option<u64>,
-    /// Chained hashes of the full blocks.
-    blocks: Vec<u64>,
+    /// Chained hashes of the full blocks: a range of [`Digests::blocks`].
+    blocks: (u32, u32),
 }
 
-#[derive(Debug)]
-struct EntryDigest {
-    ts: u64,
-    requests: Vec<ReqDigest>,
+/// Digests of a run of entries, in arenas (no allocation per entry).
+#[derive(Debug, Default)]
+struct Digests {
+    /// (timestamp, end of its requests in `reqs`).
+    entries: Vec<(u64, u32)>,
+    reqs: Vec<ReqDigest>,
+    blocks: Vec<u64>,
+    /// Newlines in the chunk (line numbers of later chunks).
+    newlines: u64,
+    /// The first error: (1-based line within the chunk, field, why).
+    error: Option<(u64, Option<&'static str>, String)>,
+}
+
+impl Digests {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.reqs.clear();
+        self.blocks.clear();
+    }
 }
 
 /// How a digest step failed: (field, why).
@@ -514,15 +536,26 @@ struct Digester<'a> {
 }
 
 impl Digester<'_> {
-    fn digest(&self, e: RawEntry<'_>) -> Result<EntryDigest, DigestError> {
+    fn digest(&self, e: RawEntry<'_>, out: &mut Digests) -> Result<(), DigestError> {
         let Len::Value(ts) = e.timestamp else {
             return Err((
                 Some("timestamp"),
                 "must be a non-negative number of ms".into(),
             ));
         };
-        let mut requests = Vec::with_capacity(e.requests.len());
-        for r in e.requests {
+        let (nreqs, nblocks) = (out.reqs.len(), out.blocks.len());
+        let res = self.requests(e.requests, out);
+        if res.is_err() {
+            out.reqs.truncate(nreqs);
+            out.blocks.truncate(nblocks);
+        }
+        res?;
+        out.entries.push((ts, out.reqs.len() as u32));
+        Ok(())
+    }
+
+    fn requests(&self, reqs: Vec<RawRequest<'_>>, out: &mut Digests) -> Result<(), DigestError> {
+        for r in reqs {
             let len = |v: Option<Len>, legacy: Option<Len>, field: &'static str| match v.or(legacy)
             {
                 Some(Len::Value(v)) => Ok(Some(v)),
@@ -533,27 +566,29 @@ impl Digester<'_> {
             };
             let prompt_len = len(r.prompt_length, r.legacy_prompt_length, "prompt_length")?;
             let output_len = len(r.output_length, r.legacy_output_length, "output_length")?;
-            let mut blocks = Vec::new();
+            let start = out.blocks.len() as u32;
             let units = match &r.prompt {
                 None => None,
-                Some(Text(p)) => Some(self.blocks(p, &mut blocks)?),
+                Some(Text(p)) => Some(self.blocks(p, &mut out.blocks)?),
             };
-            requests.push(ReqDigest {
+            out.reqs.push(ReqDigest {
                 prompt_len,
                 output_len,
                 session: r.session_id,
                 units,
-                blocks,
+                blocks: (start, out.blocks.len() as u32),
             });
         }
-        Ok(EntryDigest { ts, requests })
+        Ok(())
     }
 
-    fn blocks(&self, prompt: &str, out: &mut Vec<u64>) -> Result<u64, DigestError> {
+    fn blocks(&self, prompt: &[u8], out: &mut Vec<u64>) -> Result<u64, DigestError> {
         match (self.basis, self.tokenizer) {
             (BlockBasis::Tokens, Some(tok)) => {
+                let text = std::str::from_utf8(prompt)
+                    .map_err(|e| (Some("prompt"), format!("not valid UTF-8: {e}")))?;
                 let ids = tok
-                    .encode(prompt, self.add_special_tokens)
+                    .encode(text, self.add_special_tokens)
                     .map_err(|e| (Some("prompt"), e.to_string()))?;
                 let mut h = SEED;
                 for chunk in ids.chunks_exact(self.block) {
@@ -567,7 +602,7 @@ impl Digester<'_> {
                 Ok(ids.len() as u64)
             }
             _ => {
-                let bytes = prompt.as_bytes();
+                let bytes = prompt;
                 let mut h = SEED;
                 for chunk in bytes.chunks_exact(self.block) {
                     h = hash_block(h, chunk);
@@ -851,18 +886,27 @@ impl Acc {
         i
     }
 
-    fn entry(&mut self, e: EntryDigest) {
-        let ts = e.ts;
+    fn digests(&mut self, d: &mut Digests) {
+        let mut start = 0usize;
+        let reqs = std::mem::take(&mut d.reqs);
+        for &(ts, end) in &d.entries {
+            self.entry(ts, &reqs[start..end as usize], &d.blocks);
+            start = end as usize;
+        }
+        d.reqs = reqs;
+    }
+
+    fn entry(&mut self, ts: u64, requests: &[ReqDigest], blocks: &[u64]) {
         let a = &mut self.a;
         a.entries += 1;
-        if e.requests.is_empty() {
+        if requests.is_empty() {
             a.empty_entries += 1;
         }
         a.min_ts = Some(a.min_ts.map_or(ts, |m| m.min(ts)));
         a.max_ts = Some(a.max_ts.map_or(ts, |m| m.max(ts)));
         let bi = self.bin(ts);
         self.a.bins[bi].entries += 1;
-        for r in e.requests {
+        for r in requests {
             let a = &mut self.a;
             a.requests += 1;
             let bin = &mut a.bins[bi];
@@ -889,16 +933,16 @@ impl Acc {
                 }
                 None => a.null_output_length += 1,
             }
-            if let Some(s) = r.session {
+            if let Some(s) = &r.session {
                 self.session(s, ts, bi as u64);
             }
             if let (Some(units), Some(p)) = (r.units, &mut self.prefix) {
-                p.request(units, &r.blocks);
+                p.request(units, &blocks[r.blocks.0 as usize..r.blocks.1 as usize]);
             }
         }
     }
 
-    fn session(&mut self, s: SessionKey, ts: u64, bin: u64) {
+    fn session(&mut self, s: &SessionKey, ts: u64, bin: u64) {
         let stats = self.a.sessions.get_or_insert_with(SessionStats::default);
         let idx = match self.sessions.get(&s.key) {
             Some(&i) => {
@@ -918,7 +962,7 @@ impl Acc {
                 });
                 if stats.rows.len() < self.max_rows {
                     stats.rows.push(SessionRow {
-                        label: s.label,
+                        label: s.label.clone(),
                         bins: Vec::new(),
                     });
                 }
@@ -973,8 +1017,7 @@ impl Acc {
 // ---------------------------------------------------------------------------------------------------------
 // Entry points
 
-const BATCH_BYTES: usize = 8 << 20;
-const BATCH_LINES: usize = 32_768;
+const BATCH_BYTES: usize = 16 << 20;
 
 /// Analyzes a workload (JSONL, or a JSON array of entries) in one streaming pass.
 pub fn analyze(
@@ -1080,58 +1123,123 @@ fn analyze_lines(
     digester: &Digester<'_>,
     acc: &mut Acc,
 ) -> Result<(), AnalyzeError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (1 << 16));
-    let mut spans: Vec<(usize, usize, u64)> = Vec::with_capacity(BATCH_LINES);
-    let mut line_no = 0u64;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut filled = 0usize;
+    let mut want = BATCH_BYTES;
     let mut eof = false;
-    while !eof {
-        buf.clear();
-        spans.clear();
-        while buf.len() < BATCH_BYTES && spans.len() < BATCH_LINES {
-            let start = buf.len();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|source| AnalyzeError::Io {
-                    file: opts.name.clone(),
-                    source,
-                })?;
-            if n == 0 {
-                eof = true;
-                break;
-            }
-            line_no += 1;
-            let line = &buf[start..];
-            if line.iter().all(u8::is_ascii_whitespace) {
-                buf.truncate(start);
-                continue;
-            }
-            spans.push((start, buf.len(), line_no));
+    let mut lines_before = 0u64;
+    let pieces = rayon::current_num_threads() * 4;
+    loop {
+        // Fill the buffer up to `want` bytes (or EOF).
+        if buf.len() < want {
+            buf.resize(want, 0);
         }
-        let parsed: Vec<Result<EntryDigest, (u64, DigestError)>> = spans
-            .par_iter()
-            .with_min_len(64)
-            .map(|&(s, e, ln)| parse_line(&buf[s..e], digester).map_err(|err| (ln, err)))
-            .collect();
-        for p in parsed {
-            match p {
-                Ok(d) => acc.entry(d),
-                Err((ln, (field, why))) => {
-                    return Err(InputError::at(opts.name.clone(), ln, field, why).into());
+        while !eof && filled < want {
+            match reader.read(&mut buf[filled..want]) {
+                Ok(0) => eof = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(AnalyzeError::Io {
+                        file: opts.name.clone(),
+                        source,
+                    });
                 }
             }
         }
+        // Complete lines only, unless at EOF.
+        let end = if eof {
+            filled
+        } else {
+            match buf[..filled].iter().rposition(|&b| b == b'\n') {
+                Some(p) => p + 1,
+                None => {
+                    // A line longer than the buffer: read more.
+                    want = filled + BATCH_BYTES;
+                    continue;
+                }
+            }
+        };
+        let region = &buf[..end];
+        // Split at newlines into pieces parsed in parallel, folded in order.
+        let mut bounds = vec![0usize];
+        for i in 1..pieces {
+            let target = (region.len() * i / pieces).max(*bounds.last().expect("non-empty"));
+            if let Some(p) = region[target..].iter().position(|&b| b == b'\n') {
+                let b = target + p + 1;
+                if b > *bounds.last().expect("non-empty") && b < region.len() {
+                    bounds.push(b);
+                }
+            }
+        }
+        bounds.push(region.len());
+        let mut parsed: Vec<Digests> = bounds
+            .windows(2)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|w| digest_chunk(&region[w[0]..w[1]], digester))
+            .collect();
+        for d in &mut parsed {
+            acc.digests(d);
+            if let Some((line, field, why)) = d.error.take() {
+                return Err(
+                    InputError::at(opts.name.clone(), lines_before + line, field, why).into(),
+                );
+            }
+            lines_before += d.newlines;
+        }
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+        want = BATCH_BYTES.max(filled + 1);
+        if eof && filled == 0 {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
-fn parse_line(line: &[u8], digester: &Digester<'_>) -> Result<EntryDigest, DigestError> {
+/// Digests a run of complete lines: a fast streaming parse, and line by line (with Python's `NaN` repaired)
+/// when that fails, to find the offending line.
+fn digest_chunk(chunk: &[u8], digester: &Digester<'_>) -> Digests {
+    let mut out = Digests {
+        newlines: chunk.iter().filter(|&&b| b == b'\n').count() as u64,
+        ..Default::default()
+    };
+    let mut stream = serde_json::Deserializer::from_slice(chunk).into_iter::<RawEntry<'_>>();
+    let fast = loop {
+        match stream.next() {
+            None => break true,
+            Some(Ok(e)) => {
+                if digester.digest(e, &mut out).is_err() {
+                    break false;
+                }
+            }
+            Some(Err(_)) => break false,
+        }
+    };
+    if fast {
+        return out;
+    }
+    out.clear();
+    for (i, line) in chunk.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Err((field, why)) = parse_line(line, digester, &mut out) {
+            out.error = Some((i as u64 + 1, field, why));
+            break;
+        }
+    }
+    out
+}
+
+fn parse_line(line: &[u8], digester: &Digester<'_>, out: &mut Digests) -> Result<(), DigestError> {
     match serde_json::from_slice::<RawEntry<'_>>(line) {
-        Ok(e) => digester.digest(e),
+        Ok(e) => digester.digest(e, out),
         Err(err) => {
             if let Some(clean) = sanitize_non_finite(line)
                 && let Ok(e) = serde_json::from_slice::<RawEntry<'_>>(&clean)
             {
-                return digester.digest(e);
+                return digester.digest(e, out);
             }
             Err((
                 None,
@@ -1163,15 +1271,16 @@ fn analyze_array(
             f.write_str("an array of workload entries")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut d = Digests::default();
             while let Some(e) = seq.next_element::<RawEntry<'de>>()? {
-                let d = self
-                    .digester
-                    .digest(e)
+                d.clear();
+                self.digester
+                    .digest(e, &mut d)
                     .map_err(|(field, why)| match field {
                         Some(f) => de::Error::custom(format!("field '{f}': {why}")),
                         None => de::Error::custom(why),
                     })?;
-                self.acc.entry(d);
+                self.acc.digests(&mut d);
             }
             Ok(())
         }
@@ -1297,6 +1406,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("workload:2: column"), "{e}");
+    }
+
+    #[test]
+    fn error_lines_are_exact_across_parallel_chunks() {
+        let mut text = String::new();
+        for i in 1..=200_000u64 {
+            if i == 177_777 {
+                text.push_str("{\"timestamp\": 5, \"requests\": [{\"prompt_length\": -1}]}\n");
+            } else if i % 1000 == 0 {
+                text.push('\n');
+            } else {
+                text.push_str(&format!(
+                    "{{\"timestamp\": {i}, \"requests\": [{{\"prompt\": \"p\\n{i}\", \"prompt_length\": 3, \"output_length\": NaN}}]}}\n"
+                ));
+            }
+        }
+        let e = analyze(text.as_bytes(), &AnalyzeOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "workload:177777: column 'prompt_length': must be a non-negative number"
+        );
+        let ok = text.replace("\"prompt_length\": -1", "\"prompt_length\": 1");
+        let a = analyze(ok.as_bytes(), &AnalyzeOptions::default()).unwrap();
+        assert_eq!(a.requests, 199_800);
+        assert_eq!(a.null_output_length, 199_800);
     }
 
     #[test]
