@@ -453,3 +453,89 @@ fn renders_in_headless_chromium_when_available() {
         bytes.len()
     );
 }
+
+#[test]
+fn prefix_reuse_by_token_blocks_with_a_tokenizer() {
+    use workload_generator::domain::tokenizer::TokenCounter;
+    let tok = TokenCounter::embedded();
+    let p1 = "Explain how a prefix cache works in an LLM serving system.";
+    let p2 = "Explain how a prefix cache works in an LLM serving system, with an example.";
+    let text = format!(
+        "{{\"timestamp\": 0, \"requests\": [{{\"prompt\": \"{p1}\", \"prompt_length\": 1}}]}}\n{{\"timestamp\": 10, \"requests\": [{{\"prompt\": \"{p2}\", \"prompt_length\": 1}}]}}\n"
+    );
+    let a = analyze(
+        text.as_bytes(),
+        &AnalyzeOptions {
+            tokenizer: Some(&tok),
+            block_tokens: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let r = report(&a, &Targets::default());
+    assert!(r.prefix_reuse_byte_blocks.is_none());
+    let pr = r.prefix_reuse_token_blocks.unwrap();
+    let (i1, i2) = (tok.encode(p1, true).unwrap(), tok.encode(p2, true).unwrap());
+    let common = i1.iter().zip(&i2).take_while(|(a, b)| a == b).count();
+    // Full 2-token blocks of the common prefix (each also a full block of the first prompt) are reused.
+    let reused = 2 * (common.min(i1.len()) / 2);
+    assert!(reused >= 10, "{common}");
+    assert_eq!(pr.block_size, 2);
+    assert_eq!(pr.prompt_units, (i1.len() + i2.len()) as u64);
+    let want = ((reused as f64 / (i1.len() + i2.len()) as f64) * 10_000.0).round() / 10_000.0;
+    assert_eq!(pr.reused_fraction_unlimited, want);
+    assert_eq!(pr.reused_fraction_lru, want);
+}
+
+#[test]
+fn generate_with_sessions_writes_the_session_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("sessions.jsonl");
+    let mut text = String::new();
+    for s in 0..8 {
+        text.push_str(&format!(
+            "{{\"session_id\": {s}, \"prompts\": [\"first question of session {s}\", \"follow-up {s}\", \"last one {s}\"], \"completions\": [\"a\", \"b\", \"c\"]}}\n"
+        ));
+    }
+    std::fs::write(&prompts, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_workload-generator"))
+        .args([
+            "generate",
+            "--target-qps",
+            "2",
+            "--duration-ms",
+            "20000",
+            "--seed",
+            "3",
+            "--no-cache",
+        ])
+        .arg("--prompt-file")
+        .arg(&prompts)
+        .arg("--output-dir")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(out_dir.join("sessions.svg")).unwrap();
+    let (series, texts) = parse_svg(&svg, "data-series");
+    assert_eq!(series, vec!["requests of the session".to_string()]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    let sessions = &report["sessions"];
+    let count = sessions["count"].as_u64().unwrap();
+    assert!(count >= 1 && count <= 8, "{sessions}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.ends_with(&format!("(all {count} sessions)"))),
+        "{texts:?}"
+    );
+    assert!(sessions["turns_max"].as_u64().unwrap() <= 3);
+    assert!(sessions["max_concurrent"].as_u64().unwrap() >= 1);
+}
