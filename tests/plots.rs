@@ -529,7 +529,7 @@ fn generate_with_sessions_writes_the_session_timeline() {
             .unwrap();
     let sessions = &report["sessions"];
     let count = sessions["count"].as_u64().unwrap();
-    assert!(count >= 1 && count <= 8, "{sessions}");
+    assert!((1..=8).contains(&count), "{sessions}");
     assert!(
         texts
             .iter()
