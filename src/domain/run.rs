@@ -9,8 +9,8 @@ use thiserror::Error;
 use super::files::{FileResolver, RecordingResolver};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
 use super::lengths::TokenizedDataset;
-use super::plot::{AnalyzeError, AnalyzeOptions, analyze, render_all};
-use super::report::{REPORT_FILE, Report, Targets, report};
+use super::plot::{AnalyzeError, AnalyzeOptions, write_atomic, write_plots_and_report};
+use super::report::{Report, Targets};
 use super::spec::{GenerationSpec, ValidatedSpec};
 use super::tokenizer::TokenCounter;
 use super::writer::{LineTap, WorkloadFile, workload_file_name};
@@ -185,23 +185,11 @@ pub fn run_to_dir(
     let workload = file.commit().map_err(io(dir))?;
     // One streaming pass over the committed file gives the plots and the report.
     let targets = Targets::from_spec(spec, Some(&manifest.summary));
-    let reader = std::fs::File::open(&workload).map_err(io(&workload))?;
-    let analysis = analyze(
-        std::io::BufReader::with_capacity(1 << 20, reader),
-        &AnalyzeOptions {
-            name: manifest.output.file.clone(),
-            ..Default::default()
-        },
-    )?;
-    manifest.report = report(&analysis, &targets);
-    for (name, svg) in render_all(&analysis, &targets) {
-        let file = format!("{name}.svg");
-        write_atomic(dir, &file, svg.as_bytes()).map_err(io(&dir.join(&file)))?;
-        manifest.plots.push(file);
-    }
-    let mut text = serde_json::to_vec_pretty(&manifest.report).expect("report serializes");
-    text.push(b'\n');
-    write_atomic(dir, REPORT_FILE, &text).map_err(io(&dir.join(REPORT_FILE)))?;
+    let options = AnalyzeOptions {
+        name: manifest.output.file.clone(),
+        ..Default::default()
+    };
+    (manifest.report, manifest.plots) = write_plots_and_report(&workload, dir, &options, &targets)?;
     let manifest_path = dir.join(MANIFEST_FILE);
     let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     text.push(b'\n');
@@ -210,14 +198,5 @@ pub fn run_to_dir(
         workload,
         manifest_path,
         manifest,
-    })
-}
-
-/// Writes `dir/name` through a temporary file renamed into place.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, dir.join(name)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
     })
 }

@@ -83,6 +83,15 @@ pub enum AnalyzeError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing a plot or the report failed.
+    #[error("writing {file}: {source}")]
+    Write {
+        /// The path.
+        file: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An entry is invalid (file, line, field and why).
     #[error(transparent)]
     Input(#[from] InputError),
@@ -353,7 +362,7 @@ enum Len {
 impl<'de> Deserialize<'de> for Len {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = Len;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a non-negative number or null")
@@ -382,6 +391,24 @@ impl<'de> Deserialize<'de> for Len {
             }
             fn visit_none<E>(self) -> Result<Len, E> {
                 Ok(Len::Null)
+            }
+            // Other types are reported by the digest step, which knows the field's name.
+            fn visit_str<E>(self, _: &str) -> Result<Len, E> {
+                Ok(Len::Invalid)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Len, E> {
+                Ok(Len::Invalid)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Len, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Len::Invalid)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Len, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Len::Invalid)
             }
         }
         d.deserialize_any(V)

@@ -17,9 +17,11 @@ pub(crate) mod svg;
 
 pub use analysis::{Analysis, AnalyzeError, AnalyzeOptions, analyze};
 
-use crate::domain::report::{LengthTarget, RateCurve, Targets};
+use std::path::Path;
+
+use crate::domain::report::{LengthTarget, REPORT_FILE, RateCurve, Report, Targets, report};
 use analysis::IntHist;
-use svg::{BLUE, Figure, GREEN, GREY, ORANGE, Panel, RED, Series, Style, fmt_num};
+use svg::{BLACK, BLUE, Figure, GREEN, GREY, ORANGE, Panel, RED, Series, Style, fmt_num};
 
 /// Every plot name, served as `{name}.svg`. `sessions` exists only for workloads with sessions; see
 /// [`plot_names`].
@@ -63,6 +65,48 @@ pub fn render_all(a: &Analysis, t: &Targets) -> Vec<(&'static str, String)> {
         .into_iter()
         .filter_map(|n| render(n, a, t).map(|s| (n, s)))
         .collect()
+}
+
+/// Writes `dir/name` through a temporary file renamed into place.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join(name)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Analyzes the workload file at `workload` in one pass and writes every plot (`{name}.svg`) and
+/// `report.json` into `dir`, each through a temporary file renamed into place. Returns the report and the
+/// plot file names.
+pub fn write_plots_and_report(
+    workload: &Path,
+    dir: &Path,
+    options: &AnalyzeOptions<'_>,
+    targets: &Targets,
+) -> Result<(Report, Vec<String>), AnalyzeError> {
+    let read = |source| AnalyzeError::Io {
+        file: workload.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(workload).map_err(read)?;
+    let a = analyze(std::io::BufReader::with_capacity(1 << 20, file), options)?;
+    let written = |name: &str| {
+        let file = dir.join(name).display().to_string();
+        move |source| AnalyzeError::Write { file, source }
+    };
+    std::fs::create_dir_all(dir).map_err(written(""))?;
+    let rep = report(&a, targets);
+    let mut names = Vec::new();
+    for (name, svg) in render_all(&a, targets) {
+        let file = format!("{name}.svg");
+        write_atomic(dir, &file, svg.as_bytes()).map_err(written(&file))?;
+        names.push(file);
+    }
+    let mut text = serde_json::to_vec_pretty(&rep).expect("report serializes");
+    text.push(b'\n');
+    write_atomic(dir, REPORT_FILE, &text).map_err(written(REPORT_FILE))?;
+    Ok((rep, names))
 }
 
 /// The time axis of a workload: unit and extent.
@@ -208,7 +252,7 @@ fn traffic_panel(a: &Analysis, t: &Targets, ax: &TimeAxis) -> Panel {
             })
         };
         p.series
-            .push(Series::new("target requests/s", GREY, Style::Dashed, pts));
+            .push(Series::new("target requests/s", BLACK, Style::Dashed, pts));
     }
     p.fit(Some(0.0), true);
     p.x_range.1 = p.x_range.1.max(ax.x(ax.end_ms));

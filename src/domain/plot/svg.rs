@@ -20,6 +20,8 @@ pub(crate) const ORANGE: &str = "#E69F00";
 pub(crate) const GREEN: &str = "#009E73";
 /// Vermillion.
 pub(crate) const RED: &str = "#D55E00";
+/// Black for targets drawn over noisy series.
+pub(crate) const BLACK: &str = "#000000";
 /// Grey for targets and references.
 pub(crate) const GREY: &str = "#555555";
 
@@ -411,7 +413,7 @@ fn render_panel(s: &mut String, id: &str, p: &Panel, top: f64) {
         let style = match ser.style {
             Style::Line => format!("stroke=\"{}\" stroke-width=\"1.5\"", ser.color),
             Style::Dashed => format!(
-                "stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"",
+                "stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"6 4\"",
                 ser.color
             ),
             Style::Dots => format!(
