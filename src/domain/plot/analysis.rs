@@ -1155,6 +1155,7 @@ fn analyze_lines(
     let mut want = BATCH_BYTES;
     let mut eof = false;
     let mut lines_before = 0u64;
+    let mut pending: Vec<Digests> = Vec::new();
     let pieces = rayon::current_num_threads() * 4;
     loop {
         // Fill the buffer up to `want` bytes (or EOF).
@@ -1200,28 +1201,45 @@ fn analyze_lines(
             }
         }
         bounds.push(region.len());
-        let mut parsed: Vec<Digests> = bounds
-            .windows(2)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|w| digest_chunk(&region[w[0]..w[1]], digester))
-            .collect();
-        for d in &mut parsed {
-            acc.digests(d);
-            if let Some((line, field, why)) = d.error.take() {
-                return Err(
-                    InputError::at(opts.name.clone(), lines_before + line, field, why).into(),
-                );
-            }
-            lines_before += d.newlines;
-        }
+        // Fold the previous batch while this one is parsed.
+        let (folded, parsed) = rayon::join(
+            || fold_batch(acc, &mut pending, &mut lines_before, &opts.name),
+            || -> Vec<Digests> {
+                bounds
+                    .windows(2)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|w| digest_chunk(&region[w[0]..w[1]], digester))
+                    .collect()
+            },
+        );
+        folded?;
+        pending = parsed;
         buf.copy_within(end..filled, 0);
         filled -= end;
         want = BATCH_BYTES.max(filled + 1);
         if eof && filled == 0 {
-            return Ok(());
+            return fold_batch(acc, &mut pending, &mut lines_before, &opts.name);
         }
     }
+}
+
+/// Folds parsed chunks in order; the first bad line stops with its file, line and field.
+fn fold_batch(
+    acc: &mut Acc,
+    batch: &mut Vec<Digests>,
+    lines_before: &mut u64,
+    name: &str,
+) -> Result<(), AnalyzeError> {
+    for d in batch.iter_mut() {
+        acc.digests(d);
+        if let Some((line, field, why)) = d.error.take() {
+            return Err(InputError::at(name, *lines_before + line, field, why).into());
+        }
+        *lines_before += d.newlines;
+    }
+    batch.clear();
+    Ok(())
 }
 
 /// Counts `\n` bytes with byte-wide lane counters (vectorizes well; a lane takes at most 255 per block).
