@@ -598,3 +598,26 @@ fn plot_subcommand_reads_a_legacy_reference_file() {
         "{err}"
     );
 }
+
+#[test]
+fn a_long_target_window_keeps_plots_and_report_small() {
+    // One request, but a 10^12 ms target window: bins must widen for the window, not only for the data.
+    let a = analyze(
+        "{\"timestamp\": 5, \"requests\": [{\"prompt_length\": 1}]}\n".as_bytes(),
+        &AnalyzeOptions::default(),
+    )
+    .unwrap();
+    let t = Targets {
+        duration_ms: Some(1_000_000_000_000),
+        rate: Some(vec![RatePoint { t_ms: 0, qps: 0.5 }]),
+        ..Default::default()
+    };
+    let r = report(&a, &t);
+    let fit = r.rate_per_window.unwrap();
+    assert!(fit.windows <= 2000, "{}", fit.windows);
+    assert_eq!(r.target_requests, Some(500_000_000.0));
+    for (name, svg) in render_all(&a, &t) {
+        assert!(svg.len() < 200_000, "{name}: {} bytes", svg.len());
+        parse_svg(&svg, "data-series");
+    }
+}

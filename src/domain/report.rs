@@ -443,14 +443,14 @@ pub fn report(a: &Analysis, t: &Targets) -> Report {
         .as_ref()
         .map(|c| round3(c.integral(0.0, window as f64)));
     let rate_per_window = curve.as_ref().filter(|_| window > 0).map(|c| {
-        let bin = a.bin_ms;
+        let (bin, bins) = a.window_bins(window);
         let n = window.div_ceil(bin);
         let (mut sum, mut max) = (0.0f64, 0.0f64);
         for k in 0..n {
             let start = k * bin;
             let end = (start + bin).min(window);
             let w = (end - start) as f64 / 1000.0;
-            let got = a.bins.get(k as usize).map_or(0, |b| b.requests) as f64 / w;
+            let got = bins.get(k as usize).map_or(0, |b| b.requests) as f64 / w;
             let want = c.integral(start as f64, end as f64) / w;
             let err = (got - want).abs();
             sum += err;

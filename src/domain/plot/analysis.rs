@@ -336,9 +336,41 @@ pub struct Analysis {
     pub sessions: Option<SessionStats>,
     /// Prefix reuse, when any request has a prompt.
     pub prefix: Option<PrefixStats>,
+    /// At most this many bins per series.
+    pub max_points: usize,
 }
 
 impl Analysis {
+    /// The bins covering `[0, end_ms)` (padded with empty bins), merged pairwise as in the pass until there are
+    /// at most `max_points` of them: `(bin_ms, bins)`. Bins past `end_ms` are kept.
+    pub fn window_bins(&self, end_ms: u64) -> (u64, Vec<Bin>) {
+        let mut bin = self.bin_ms;
+        let mut bins = self.bins.clone();
+        while end_ms.div_ceil(bin) > self.max_points.max(1) as u64 {
+            bins = bins
+                .chunks(2)
+                .map(|pair| {
+                    let mut t = Bin::default();
+                    for b in pair {
+                        t.entries += b.entries;
+                        t.requests += b.requests;
+                        t.prompt_tokens += b.prompt_tokens;
+                        t.prompt_n += b.prompt_n;
+                        t.output_tokens += b.output_tokens;
+                        t.output_n += b.output_n;
+                    }
+                    t
+                })
+                .collect();
+            bin = bin.saturating_mul(2);
+        }
+        let n = end_ms.div_ceil(bin) as usize;
+        if bins.len() < n {
+            bins.resize(n, Bin::default());
+        }
+        (bin, bins)
+    }
+
     /// End of the observed window: the largest timestamp rounded up to a whole base bin (at least one bin).
     pub fn observed_end_ms(&self) -> u64 {
         match self.max_ts {
@@ -1090,6 +1122,7 @@ pub fn analyze(
             out_of_order: 0,
             sessions: None,
             prefix: None,
+            max_points: opts.max_points.max(1),
         },
         max_points: opts.max_points.max(1),
         max_rows: opts.max_session_rows,

@@ -109,17 +109,22 @@ pub fn write_plots_and_report(
     Ok((rep, names))
 }
 
-/// The time axis of a workload: unit and extent.
+/// The time axis of a workload: unit, extent and the bins over it.
 struct TimeAxis {
     unit_ms: f64,
     label: &'static str,
     /// End of the plotted window, ms.
     end_ms: f64,
+    /// Bin width over the window, ms (wider than the analysis' when the target window is much longer).
+    bin_ms: u64,
+    /// Bins over the window.
+    bins: Vec<analysis::Bin>,
 }
 
 impl TimeAxis {
     fn of(a: &Analysis, t: &Targets) -> Self {
-        let end = t.duration_ms.unwrap_or(0).max(a.observed_end_ms()).max(1) as f64;
+        let end_ms = t.duration_ms.unwrap_or(0).max(a.observed_end_ms()).max(1);
+        let end = end_ms as f64;
         let (unit_ms, label) = if end <= 600_000.0 {
             (1000.0, "Time (s)")
         } else if end <= 36_000_000.0 {
@@ -127,10 +132,13 @@ impl TimeAxis {
         } else {
             (3_600_000.0, "Time (h)")
         };
+        let (bin_ms, bins) = a.window_bins(end_ms);
         Self {
             unit_ms,
             label,
             end_ms: end,
+            bin_ms,
+            bins,
         }
     }
 
@@ -139,8 +147,8 @@ impl TimeAxis {
     }
 
     /// Per-bin `(start, end, width_s)` over the plotted window.
-    fn bins(&self, a: &Analysis) -> Vec<(f64, f64, f64)> {
-        let bin = a.bin_ms as f64;
+    fn spans(&self) -> Vec<(f64, f64, f64)> {
+        let bin = self.bin_ms as f64;
         let mut out = Vec::new();
         let mut k = 0u64;
         loop {
@@ -153,6 +161,10 @@ impl TimeAxis {
             k += 1;
         }
         out
+    }
+
+    fn bin(&self, k: usize) -> analysis::Bin {
+        self.bins.get(k).cloned().unwrap_or_default()
     }
 }
 
@@ -181,7 +193,7 @@ fn subtitle(a: &Analysis, ax: &TimeAxis) -> String {
         a.requests,
         a.entries,
         fmt_ms(ax.end_ms as u64),
-        fmt_ms(a.bin_ms)
+        fmt_ms(ax.bin_ms)
     )
 }
 
@@ -211,13 +223,9 @@ fn steps(
     pts
 }
 
-fn bin_at(a: &Analysis, k: usize) -> analysis::Bin {
-    a.bins.get(k).cloned().unwrap_or_default()
-}
-
 fn traffic_panel(a: &Analysis, t: &Targets, ax: &TimeAxis) -> Panel {
     let p = Panel::new(
-        format!("Requests per second (bins of {})", fmt_ms(a.bin_ms)),
+        format!("Requests per second (bins of {})", fmt_ms(ax.bin_ms)),
         ax.label,
         "Requests per second",
     );
@@ -225,12 +233,12 @@ fn traffic_panel(a: &Analysis, t: &Targets, ax: &TimeAxis) -> Panel {
         return no_requests(p, ax, "no requests");
     }
     let mut p = p;
-    let bins = ax.bins(a);
+    let bins = ax.spans();
     p.series.push(Series::new(
         "achieved requests/s",
         BLUE,
         Style::Line,
-        steps(ax, &bins, |k, w| bin_at(a, k).requests as f64 / w),
+        steps(ax, &bins, |k, w| ax.bin(k).requests as f64 / w),
     ));
     if let Some(rate) = &t.rate {
         let curve = RateCurve::new(rate);
@@ -263,7 +271,7 @@ fn tokens_rate_panel(a: &Analysis, ax: &TimeAxis) -> Panel {
     let p = Panel::new(
         format!(
             "Tokens per second (true sums per bin ÷ {})",
-            fmt_ms(a.bin_ms)
+            fmt_ms(ax.bin_ms)
         ),
         ax.label,
         "Tokens per second",
@@ -272,18 +280,18 @@ fn tokens_rate_panel(a: &Analysis, ax: &TimeAxis) -> Panel {
         return no_requests(p, ax, "no requests");
     }
     let mut p = p;
-    let bins = ax.bins(a);
+    let bins = ax.spans();
     p.series.push(Series::new(
         "prompt tokens/s",
         BLUE,
         Style::Line,
-        steps(ax, &bins, |k, w| bin_at(a, k).prompt_tokens as f64 / w),
+        steps(ax, &bins, |k, w| ax.bin(k).prompt_tokens as f64 / w),
     ));
     p.series.push(Series::new(
         "output tokens/s",
         ORANGE,
         Style::Line,
-        steps(ax, &bins, |k, w| bin_at(a, k).output_tokens as f64 / w),
+        steps(ax, &bins, |k, w| ax.bin(k).output_tokens as f64 / w),
     ));
     p.fit(Some(0.0), true);
     p.x_range.1 = p.x_range.1.max(ax.x(ax.end_ms));
@@ -300,7 +308,7 @@ fn mean_length_panel(a: &Analysis, ax: &TimeAxis) -> Panel {
         return no_requests(p, ax, "no requests");
     }
     let mut p = p;
-    let bins = ax.bins(a);
+    let bins = ax.spans();
     let mean = |sum: u64, n: u64| {
         if n == 0 {
             f64::NAN
@@ -313,7 +321,7 @@ fn mean_length_panel(a: &Analysis, ax: &TimeAxis) -> Panel {
         BLUE,
         Style::Line,
         steps(ax, &bins, |k, _| {
-            let b = bin_at(a, k);
+            let b = ax.bin(k);
             mean(b.prompt_tokens, b.prompt_n)
         }),
     ));
@@ -322,7 +330,7 @@ fn mean_length_panel(a: &Analysis, ax: &TimeAxis) -> Panel {
         ORANGE,
         Style::Line,
         steps(ax, &bins, |k, _| {
-            let b = bin_at(a, k);
+            let b = ax.bin(k);
             mean(b.output_tokens, b.output_n)
         }),
     ));
