@@ -423,7 +423,7 @@ fn interarrival_panel(a: &Analysis) -> Panel {
         (1.0, "Inter-arrival time (ms)")
     };
     let mut p = Panel::new(
-        "Inter-arrival time CDF against an exponential of the same mean (x up to the 99.9th percentile)",
+        "Inter-arrival time CDF against an exponential of the same mean (x up to max(p99.9, 3 × mean))",
         label,
         "Fraction of gaps ≤ time",
     );
