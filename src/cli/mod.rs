@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod generate;
 pub mod serve;
 pub mod utility;
+pub mod plot;
 
 /// Benchmark workload generator for LLM serving systems.
 #[derive(Debug, Parser)]
@@ -40,6 +41,8 @@ pub enum Command {
     },
     /// Reshape existing workloads: concat, merge, time-scale, slice, sample, shift, stats.
     Utility(Box<utility::UtilityArgs>),
+    /// Plots (SVG) and report.json for any workload file.
+    Plot(Box<plot::PlotArgs>),
 }
 
 /// Runs the parsed command line.
@@ -52,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Openapi) => serve::openapi(),
         Some(Command::Healthcheck { url }) => serve::healthcheck(url),
         Some(Command::Utility(args)) => utility::run(*args),
+        Some(Command::Plot(args)) => plot::run(*args),
     }
 }

@@ -13,6 +13,8 @@ pub mod files;
 pub mod generate;
 pub mod lengths;
 pub mod pattern;
+pub mod plot;
+pub mod report;
 pub mod run;
 pub mod sample;
 pub mod sampler;

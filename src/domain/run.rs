@@ -9,6 +9,8 @@ use thiserror::Error;
 use super::files::{FileResolver, RecordingResolver};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
 use super::lengths::TokenizedDataset;
+use super::plot::{AnalyzeError, AnalyzeOptions, write_atomic, write_plots_and_report};
+use super::report::{Report, Targets};
 use super::spec::{GenerationSpec, ValidatedSpec};
 use super::tokenizer::TokenCounter;
 use super::writer::{LineTap, WorkloadFile, workload_file_name};
@@ -76,6 +78,10 @@ pub struct Manifest {
     pub output: OutputInfo,
     /// Counts and achieved statistics.
     pub summary: Summary,
+    /// The fidelity report (also written as `report.json`), computed from the committed workload file.
+    pub report: Report,
+    /// Plot files written beside the workload (`traffic.svg`, ...).
+    pub plots: Vec<String>,
 }
 
 /// Why a run failed.
@@ -84,6 +90,9 @@ pub enum RunError {
     /// Generation failed or was cancelled.
     #[error(transparent)]
     Generate(#[from] GenerateError),
+    /// The committed workload could not be read back for the report.
+    #[error(transparent)]
+    Report(#[from] AnalyzeError),
     /// Writing the output failed.
     #[error("writing {path}: {source}")]
     Io {
@@ -152,7 +161,7 @@ pub fn run_to_dir(
     let mut inputs = input.inputs;
     inputs.extend(recording.inputs().map_err(io(dir))?);
     let bytes = file.bytes();
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         generator: GeneratorInfo {
             name: "workload-generator",
             version: env!("CARGO_PKG_VERSION"),
@@ -169,15 +178,22 @@ pub fn run_to_dir(
             file: workload_file_name(s.output.format).to_string(),
             bytes,
         },
+        report: Report::default(),
+        plots: Vec::new(),
         summary,
     };
+    let workload = file.commit().map_err(io(dir))?;
+    // One streaming pass over the committed file gives the plots and the report.
+    let targets = Targets::from_spec(spec, Some(&manifest.summary));
+    let options = AnalyzeOptions {
+        name: manifest.output.file.clone(),
+        ..Default::default()
+    };
+    (manifest.report, manifest.plots) = write_plots_and_report(&workload, dir, &options, &targets)?;
     let manifest_path = dir.join(MANIFEST_FILE);
-    let tmp = dir.join(format!(".{MANIFEST_FILE}.partial-{}", std::process::id()));
     let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     text.push(b'\n');
-    std::fs::write(&tmp, &text).map_err(io(&tmp))?;
-    let workload = file.commit().map_err(io(dir))?;
-    std::fs::rename(&tmp, &manifest_path).map_err(io(&manifest_path))?;
+    write_atomic(dir, MANIFEST_FILE, &text).map_err(io(&manifest_path))?;
     Ok(RunOutput {
         workload,
         manifest_path,
