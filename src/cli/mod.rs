@@ -6,9 +6,9 @@ use crate::config::ServeConfig;
 
 pub mod dataset;
 pub mod generate;
+pub mod plot;
 pub mod serve;
 pub mod utility;
-pub mod plot;
 
 /// Benchmark workload generator for LLM serving systems.
 #[derive(Debug, Parser)]

@@ -55,6 +55,35 @@ async fn upload_generate_download() {
         .unwrap();
     assert_eq!(manifest["inputs"][0]["sha256"], id);
     assert_eq!(manifest["seed"], 7);
+    // Plots and the report are served too.
+    let svg = app
+        .client
+        .get(app.url(&format!("{loc}/plots/traffic.svg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().contains("<svg"));
+    let report: serde_json::Value = app
+        .client
+        .get(app.url(&format!("{loc}/report.json")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["requests"].as_u64(), Some(requests), "{report}");
+    problem(
+        app.client
+            .get(app.url(&format!("{loc}/plots/..%2Fjob.json")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
     // The dataset view now has token statistics for the default tokenizer.
     let dsv: serde_json::Value = app
         .client
