@@ -13,7 +13,10 @@ use crate::jobs::blobs::{IngestError, TempUpload, ingest};
 use crate::jobs::stores::{TRACE_FORMATS, UploadError};
 
 /// Streams the request body (raw, or the multipart field `file`) to a temporary file.
-async fn receive(state: &AppState, req: Request) -> Result<(TempUpload, Option<String>), ApiError> {
+pub(crate) async fn receive(
+    state: &AppState,
+    req: Request,
+) -> Result<(TempUpload, Option<String>), ApiError> {
     let limit = state.cfg.max_upload_bytes;
     let too_large = || {
         ApiError::new(
@@ -104,11 +107,11 @@ fn content_type(h: &HeaderMap) -> String {
 }
 
 /// Keeps a display name printable and short; it is never used as a path.
-fn sanitize_name(n: &str) -> String {
+pub(crate) fn sanitize_name(n: &str) -> String {
     n.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-fn upload_error(e: UploadError, code: ErrorCode) -> ApiError {
+pub(crate) fn upload_error(e: UploadError, code: ErrorCode) -> ApiError {
     match e {
         UploadError::Dataset(d) => {
             let line = d.line();

@@ -1,6 +1,7 @@
 //! The HTTP layer: axum handlers, wire DTOs, the error envelope and the OpenAPI document. Handlers are thin:
 //! extract, validate into a domain type, call the job manager or a store, map to a DTO.
 
+pub mod dataset_tools;
 pub mod datasets;
 pub mod dto;
 pub mod error;
@@ -45,6 +46,7 @@ pub fn api_routes(max_spec_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiRou
     let v1 = OpenApiRouter::new()
         .routes(routes!(datasets::upload_dataset, datasets::list_datasets))
         .routes(routes!(datasets::get_dataset, datasets::delete_dataset))
+        .routes(routes!(dataset_tools::convert))
         .routes(routes!(datasets::upload_trace, datasets::list_traces))
         .routes(routes!(datasets::get_trace, datasets::delete_trace))
         .routes(routes!(workloads::list))
@@ -57,6 +59,7 @@ pub fn api_routes(max_spec_bytes: usize) -> (OpenApiRouter<AppState>, OpenApiRou
         .routes(routes!(workloads::events));
     let submit = OpenApiRouter::new()
         .routes(routes!(workloads::submit))
+        .routes(routes!(dataset_tools::generate))
         .routes(routes!(utilities::concat))
         .routes(routes!(utilities::merge))
         .routes(routes!(utilities::time_scale))

@@ -191,6 +191,34 @@ pub struct JobManager {
     inner: Arc<Inner>,
 }
 
+/// Resolves a dataset tool's `prompt_file` to a stored dataset (by id), never a server path.
+struct DatasetResolver<'a>(&'a DatasetStore);
+
+impl FileResolver for DatasetResolver<'_> {
+    fn resolve(&self, field: &str, name: &str) -> Result<PathBuf, SpecError> {
+        self.0.path(name).ok_or_else(|| SpecError {
+            field: field.to_string(),
+            message: format!(
+                "names no stored dataset: '{name}' (upload it to /v1/datasets and give its id)"
+            ),
+        })
+    }
+}
+
+/// Why a dataset could not be generated or converted by the service.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetToolFailure {
+    /// The tool failed (bad spec, bad input, text or tokenizer problem).
+    #[error(transparent)]
+    Tool(#[from] crate::domain::datasets_tools::DatasetToolError),
+    /// The result could not be stored.
+    #[error(transparent)]
+    Store(#[from] stores::UploadError),
+    /// The worker pool is gone (shutting down).
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
 /// Resolves spec file names to uploaded traces: only ids of stored traces, never server paths.
 struct TraceResolver<'a>(&'a TraceStore);
 
@@ -686,6 +714,112 @@ impl JobManager {
         cache.insert(0, (key, data.clone()));
         cache.truncate(4);
         Ok(data)
+    }
+
+    /// Runs CPU-bound work on the blocking pool behind the same permits as jobs.
+    async fn limited<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let permit = self.inner.permits.clone().acquire_owned().await.ok()?;
+        tokio::task::spawn_blocking(move || {
+            let _p = permit;
+            f()
+        })
+        .await
+        .ok()
+    }
+
+    /// Generates a synthetic prompt collection and stores it as a dataset. Returns the record, whether it is
+    /// new, and the generator's report.
+    pub async fn generate_dataset(
+        &self,
+        spec: crate::domain::datasets_tools::DatasetGenerateSpec,
+    ) -> Result<(stores::DatasetRecord, bool, serde_json::Value), DatasetToolFailure> {
+        let tok = self
+            .tokenizer(spec.tokenizer())
+            .map_err(crate::domain::datasets_tools::DatasetToolError::from)?;
+        let mgr = self.clone();
+        self.limited(move || {
+            let tmp_dir = mgr.inner.cfg.data_dir.join("tmp");
+            std::fs::create_dir_all(&tmp_dir)
+                .map_err(crate::domain::datasets_tools::DatasetToolError::from)?;
+            let path = tmp_dir.join(format!("generated-{}", uuid::Uuid::new_v4().simple()));
+            let mut upload = blobs::TempUpload {
+                path,
+                sha256: String::new(),
+                bytes: 0,
+            };
+            let report = {
+                let f = std::fs::File::create(&upload.path)
+                    .map_err(crate::domain::datasets_tools::DatasetToolError::from)?;
+                let mut w = std::io::BufWriter::new(f);
+                let r = crate::domain::datasets_tools::generate_collection(
+                    &spec,
+                    &tok,
+                    &DatasetResolver(&mgr.inner.datasets),
+                    &mut w,
+                )?;
+                std::io::Write::flush(&mut w)
+                    .map_err(crate::domain::datasets_tools::DatasetToolError::from)?;
+                r
+            };
+            let (sha, bytes) = crate::domain::files::sha256_file(&upload.path)
+                .map_err(crate::domain::datasets_tools::DatasetToolError::from)?;
+            upload.sha256 = sha;
+            upload.bytes = bytes;
+            let name = match &spec {
+                crate::domain::datasets_tools::DatasetGenerateSpec::SharedPrefix(_) => {
+                    "generated shared-prefix collection"
+                }
+                crate::domain::datasets_tools::DatasetGenerateSpec::MultiTurn(_) => {
+                    "generated multi-turn collection"
+                }
+            };
+            let (rec, new) = mgr.inner.datasets.store_upload(upload, name)?;
+            Ok((
+                rec,
+                new,
+                serde_json::to_value(&report).expect("report serializes"),
+            ))
+        })
+        .await
+        .unwrap_or(Err(DatasetToolFailure::ShuttingDown))
+    }
+
+    /// Converts an uploaded file (ShareGPT, AIBrix client output, OpenAI chat) and stores the collection.
+    pub async fn convert_dataset(
+        &self,
+        spec: crate::domain::datasets_tools::convert::ConvertSpec,
+        upload: blobs::TempUpload,
+        name: String,
+    ) -> Result<(stores::DatasetRecord, bool, serde_json::Value), DatasetToolFailure> {
+        let mgr = self.clone();
+        self.limited(move || {
+            let out_path = upload.path.with_extension("converted");
+            let mut out = blobs::TempUpload {
+                path: out_path,
+                sha256: String::new(),
+                bytes: 0,
+            };
+            let report = crate::domain::datasets_tools::convert::convert_file(
+                &spec,
+                &upload.path,
+                &out.path,
+            )?;
+            let (sha, bytes) = crate::domain::files::sha256_file(&out.path)
+                .map_err(crate::domain::datasets_tools::DatasetToolError::from)?;
+            out.sha256 = sha;
+            out.bytes = bytes;
+            let (rec, new) = mgr.inner.datasets.store_upload(out, &name)?;
+            Ok((
+                rec,
+                new,
+                serde_json::to_value(&report).expect("report serializes"),
+            ))
+        })
+        .await
+        .unwrap_or(Err(DatasetToolFailure::ShuttingDown))
     }
 
     /// A job by id.

@@ -147,6 +147,11 @@ impl DatasetStore {
         Ok((rec, created))
     }
 
+    /// Path of a stored dataset's content.
+    pub fn path(&self, id: &str) -> Option<PathBuf> {
+        self.get(id).map(|_| self.blobs.content_path(id))
+    }
+
     /// Removes a dataset (the built-in one cannot be removed).
     pub fn delete(&self, id: &str) -> Option<u64> {
         if id == SAMPLE_DATASET_ID || !valid_id(id, &[]) {

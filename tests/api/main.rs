@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod cli;
+mod dataset_tools;
 mod datasets;
 mod errors;
 mod helpers;
