@@ -116,6 +116,9 @@ pub struct Summary {
     /// Things the user should know (e.g. the collection ran out).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The rate curve the arrivals followed (synthetic patterns, stat rows), for the report and plots.
+    #[serde(skip)]
+    pub target_rate: Option<Vec<RatePiece>>,
 }
 
 /// Accumulates the summary while entries are emitted.

@@ -661,7 +661,7 @@ pub(crate) fn generate_synthetic(
     let arrivals = Arrivals::new(
         s.traffic.arrival,
         s.traffic.burstiness,
-        pieces,
+        pieces.clone(),
         rng_for(spec.seed(), streams::ARRIVALS),
     );
     // A series without a pattern falls back to the fixed targets of `lengths` (if any).
@@ -670,7 +670,9 @@ pub(crate) fn generate_synthetic(
         let (tin, tout) = series.targets_at(t);
         (t as u64, tin.or(fin), tout.or(fout))
     });
-    emit_matched(spec, input, sink, times)
+    let mut summary = emit_matched(spec, input, sink, times)?;
+    summary.target_rate = Some(pieces);
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -123,6 +123,19 @@ impl Targets {
             ..Default::default()
         };
         let mut params = Vec::new();
+        if let Some(pieces) = summary.and_then(|x| x.target_rate.as_ref()) {
+            // Step points of the rate curve the arrivals followed; equal neighbours merged.
+            let mut points: Vec<RatePoint> = Vec::new();
+            for p in pieces {
+                if points.last().is_none_or(|l| l.qps != p.rate_per_s) {
+                    points.push(RatePoint {
+                        t_ms: p.start_ms as u64,
+                        qps: p.rate_per_s,
+                    });
+                }
+            }
+            t.rate = Some(points);
+        }
         if s.trace_type == TraceType::Constant {
             t.rate = Some(vec![RatePoint {
                 t_ms: 0,
@@ -592,5 +605,46 @@ pub fn report(a: &Analysis, t: &Targets) -> Report {
         prefix_reuse_token_blocks: tokens,
         bin_ms: a.bin_ms,
         notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::arrival::RatePiece;
+    use crate::domain::spec::GenerationSpec;
+
+    #[test]
+    fn the_followed_rate_curve_becomes_the_target() {
+        let spec: GenerationSpec = serde_json::from_str(
+            r#"{"trace_type": "synthetic", "seed": 1, "synthetic": {"traffic_pattern": "slight_fluctuation"}}"#,
+        )
+        .unwrap();
+        let v = spec.validate().unwrap();
+        let piece = |s: f64, e: f64, r: f64| RatePiece {
+            start_ms: s,
+            end_ms: e,
+            rate_per_s: r,
+        };
+        let summary = Summary {
+            target_rate: Some(vec![
+                piece(0.0, 1000.0, 2.0),
+                piece(1000.0, 2000.0, 2.0),
+                piece(2000.0, 3000.0, 5.0),
+            ]),
+            ..Summary::default()
+        };
+        let rate = Targets::from_spec(&v, Some(&summary)).rate.unwrap();
+        assert_eq!(
+            rate,
+            vec![
+                RatePoint { t_ms: 0, qps: 2.0 },
+                RatePoint {
+                    t_ms: 2000,
+                    qps: 5.0
+                }
+            ]
+        );
+        assert!(Targets::from_spec(&v, None).rate.is_none());
     }
 }

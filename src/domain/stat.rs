@@ -977,6 +977,7 @@ pub(crate) fn generate_stat(
         )
         .into());
     }
+    let target_rate = pieces.clone();
     let arrivals = Arrivals::new(
         s.traffic.arrival,
         s.traffic.burstiness,
@@ -989,6 +990,7 @@ pub(crate) fn generate_stat(
         .with_lengths(arrivals, rng)
         .map(|(t, tin, tout)| (t as u64, tin.or(fin), tout.or(fout)));
     let mut summary = emit_matched(spec, input, sink, times)?;
+    summary.target_rate = Some(target_rate);
     let span = timeline.span_ms();
     if span < s.duration_ms as f64 {
         summary.notes.push(format!(
