@@ -84,10 +84,10 @@ pub struct TokenCounter {
 /// The GPT-4-style split pattern of the Qwen2 family, with its ByteLevel step.
 const QWEN_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// A faster count for ASCII text with the Qwen2 pipeline (NFC, the split regex above, ByteLevel, BPE, nothing
-/// added after): the split is hand-written (the fancy-regex pre-tokenizer is most of the cost), then each piece
-/// goes through the same BPE model. Text that is not ASCII, or that holds an added token, takes the full
-/// pipeline. Tests check that both paths agree.
+/// A faster count for the Qwen2 pipeline (NFC, the split regex above, ByteLevel, BPE, nothing added after): for
+/// ASCII the split is hand-written (the fancy-regex pre-tokenizer is most of the cost), then each piece goes
+/// through the same BPE model; words with other characters take the full pipeline, and text that holds an added
+/// token takes it whole. Tests check that both paths agree.
 struct FastPath {
     byte_char: [char; 256],
     added: Vec<String>,
@@ -137,10 +137,40 @@ impl FastPath {
     }
 
     fn applies(&self, text: &str) -> bool {
-        text.is_ascii() && !self.added.iter().any(|a| text.contains(a.as_str()))
+        !self.added.iter().any(|a| text.contains(a.as_str()))
     }
 
-    fn count(&self, tok: &tokenizers::Tokenizer, text: &str) -> Result<u32, TokenizerError> {
+    /// Counts `text` piece by piece. The text is cut before every space that follows a non-whitespace
+    /// character: no split of the pattern and no NFC composition crosses such a cut (the pattern has no
+    /// look-behind, and a space after a non-space ends every alternative). ASCII pieces take the hand-written
+    /// split; others the full pipeline, so only words with non-ASCII characters pay for it.
+    fn count(&self, tok: &TokenCounter, text: &str) -> Result<u32, TokenizerError> {
+        let s = text.as_bytes();
+        let mut total = 0u32;
+        let mut start = 0;
+        let mut prev_ws = true;
+        for (k, ch) in text.char_indices() {
+            if ch == ' ' && !prev_ws && k > start {
+                total += self.count_piece(tok, &text[start..k])?;
+                start = k;
+            }
+            prev_ws = ch.is_whitespace();
+        }
+        if start < s.len() {
+            total += self.count_piece(tok, &text[start..])?;
+        }
+        Ok(total)
+    }
+
+    fn count_piece(&self, tok: &TokenCounter, piece: &str) -> Result<u32, TokenizerError> {
+        if piece.is_ascii() {
+            self.count_ascii(&tok.inner, piece)
+        } else {
+            tok.count_full(piece, false)
+        }
+    }
+
+    fn count_ascii(&self, tok: &tokenizers::Tokenizer, text: &str) -> Result<u32, TokenizerError> {
         use tokenizers::Model;
         let s = text.as_bytes();
         let model = tok.get_model();
@@ -400,7 +430,7 @@ impl TokenCounter {
         if let Some(fast) = &self.fast
             && fast.applies(text)
         {
-            return fast.count(&self.inner, text);
+            return fast.count(self, text);
         }
         self.count_full(text, add_special_tokens)
     }
@@ -523,6 +553,18 @@ mod tests {
         }
         texts.push("I'm <|im_start|> ok".into());
         texts.push("déjà vu  \n ".into());
+        // Mixed text: accents, curly quotes, CJK, Unicode spaces before ASCII spaces, combining marks (NFC).
+        let mixed: &[&str] = &[
+            "é", "’", "中文", "\u{3000}", "\u{a0}", "e\u{301}", "😀", " ", "  ", "\n", "a", "Z",
+            "'s", "7", ".", "\t",
+        ];
+        for _ in 0..3000 {
+            let len = rng.random_range(0..30);
+            let t: String = (0..len)
+                .map(|_| mixed[rng.random_range(0..mixed.len())])
+                .collect();
+            texts.push(t);
+        }
         for t in &texts {
             assert_eq!(
                 tok.count(t, true).unwrap(),
