@@ -24,15 +24,7 @@ async fn upload_raw_is_content_addressed_and_listed() {
     let again = app.upload(PLAIN).await;
     assert_eq!(again.status(), 200);
     assert_eq!(again.json::<serde_json::Value>().await.unwrap()["id"], id);
-    let list: serde_json::Value = app
-        .client
-        .get(app.url("/v1/datasets"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json("/v1/datasets").await;
     let ids: Vec<&str> = list["items"]
         .as_array()
         .unwrap()
@@ -123,15 +115,7 @@ async fn malformed_jsonl_names_the_line_and_field() {
     let res = app.upload("{\"prompt\": \"ok\"}\n{not json\n").await;
     assert_eq!(problem(res, 422, "invalid_dataset").await["line"], 2);
     // Nothing was stored.
-    let list: serde_json::Value = app
-        .client
-        .get(app.url("/v1/datasets"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json("/v1/datasets").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 

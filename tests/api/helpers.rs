@@ -96,6 +96,30 @@ impl TestApp {
         panic!("job {id} did not finish");
     }
 
+    /// GETs `path` and returns the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    /// GETs `path` and returns the body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
     pub async fn upload(&self, body: &'static str) -> reqwest::Response {
         self.client
             .post(self.url("/v1/datasets?name=t.jsonl"))

@@ -44,15 +44,7 @@ async fn upload_generate_download() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["requests"][0]["prompt"].is_string());
     }
-    let manifest: serde_json::Value = app
-        .client
-        .get(app.url(&format!("{loc}/manifest.json")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest: serde_json::Value = app.get_json(&format!("{loc}/manifest.json")).await;
     assert_eq!(manifest["inputs"][0]["sha256"], id);
     assert_eq!(manifest["seed"], 7);
     // Plots and the report are served too.
@@ -64,15 +56,7 @@ async fn upload_generate_download() {
         .unwrap();
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
     assert!(svg.text().await.unwrap().contains("<svg"));
-    let report: serde_json::Value = app
-        .client
-        .get(app.url(&format!("{loc}/report.json")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: serde_json::Value = app.get_json(&format!("{loc}/report.json")).await;
     assert_eq!(report["requests"].as_u64(), Some(requests), "{report}");
     problem(
         app.client
@@ -85,26 +69,10 @@ async fn upload_generate_download() {
     )
     .await;
     // The dataset view now has token statistics for the default tokenizer.
-    let dsv: serde_json::Value = app
-        .client
-        .get(app.url(&format!("/v1/datasets/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dsv: serde_json::Value = app.get_json(&format!("/v1/datasets/{id}")).await;
     assert_eq!(dsv["token_stats"].as_object().unwrap().len(), 1);
     // Paginated listing.
-    let list: serde_json::Value = app
-        .client
-        .get(app.url("/v1/workloads?limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json("/v1/workloads?limit=1").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     // Same spec + seed: identical bytes from a second job.
     let mut spec = small_spec();
@@ -121,17 +89,11 @@ async fn upload_generate_download() {
         .unwrap();
     assert_eq!(v["status"], "succeeded");
     let again = app
-        .client
-        .get(app.url(&format!(
+        .get_text(&format!(
             "/v1/workloads/{}/workload.jsonl",
             v["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(again, text);
 }
 
@@ -153,15 +115,7 @@ async fn streaming_flow_returns_the_same_lines_as_the_file() {
     let id = loc.rsplit('/').next().unwrap();
     let done = app.wait_done(id).await;
     assert_eq!(done["status"], "succeeded");
-    let file = app
-        .client
-        .get(app.url(&format!("{loc}/workload.jsonl")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let file = app.get_text(&format!("{loc}/workload.jsonl")).await;
     assert!(!streamed.is_empty());
     assert_eq!(streamed, file);
 }
@@ -228,15 +182,7 @@ async fn twenty_jobs_on_two_workers_all_succeed_or_get_429() {
     for id in &accepted {
         assert_eq!(app.wait_done(id).await["status"], "succeeded");
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains(&format!("wg_rejected_submissions_total {refused}")),
         "{metrics}"
@@ -349,14 +295,8 @@ async fn finished_jobs_survive_a_restart_and_unfinished_ones_are_interrupted() {
     assert_eq!(v["status"], "succeeded");
     let id = v["id"].as_str().unwrap().to_string();
     let before = app
-        .client
-        .get(app.url(&format!("/v1/workloads/{id}/workload.jsonl")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text(&format!("/v1/workloads/{id}/workload.jsonl"))
+        .await;
     app.stop().await;
     // A job that was running when the process died.
     let ghost = dir
@@ -376,14 +316,8 @@ async fn finished_jobs_survive_a_restart_and_unfinished_ones_are_interrupted() {
 
     let app = TestApp::spawn_in(dir, |_| {}).await;
     let after = app
-        .client
-        .get(app.url(&format!("/v1/workloads/{id}/workload.jsonl")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text(&format!("/v1/workloads/{id}/workload.jsonl"))
+        .await;
     assert_eq!(before, after);
     let g = app.job("0123456789abcdef0123456789abcdef").await;
     assert_eq!(g["status"], "failed");
@@ -494,17 +428,11 @@ async fn azure_trace_replay_through_the_service() {
         .unwrap();
     assert_eq!(v["status"], "succeeded", "{v}");
     let text = app
-        .client
-        .get(app.url(&format!(
+        .get_text(&format!(
             "/v1/workloads/{}/workload.jsonl",
             v["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ))
+        .await;
     let outputs: Vec<u64> = text
         .lines()
         .flat_map(|l| {
@@ -527,17 +455,11 @@ async fn azure_trace_replay_through_the_service() {
         "every output_length is the trace's GeneratedTokens"
     );
     let manifest: serde_json::Value = app
-        .client
-        .get(app.url(&format!(
+        .get_json(&format!(
             "/v1/workloads/{}/manifest.json",
             v["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert!(
         manifest["inputs"]
             .as_array()

@@ -19,14 +19,8 @@ async fn finished(app: &TestApp, seed: u64) -> (String, String) {
         .unwrap();
     let id = v["id"].as_str().unwrap().to_string();
     let text = app
-        .client
-        .get(app.url(&format!("/v1/workloads/{id}/workload.jsonl")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text(&format!("/v1/workloads/{id}/workload.jsonl"))
+        .await;
     (id, text)
 }
 
@@ -58,33 +52,21 @@ async fn concat_and_shift_make_new_workloads() {
     let done = app.wait_done(v["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let text = app
-        .client
-        .get(app.url(&format!(
+        .get_text(&format!(
             "/v1/workloads/{}/workload.jsonl",
             v["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ))
+        .await;
     let (ts_a, ts_b, ts) = (timestamps(&ta), timestamps(&tb), timestamps(&text));
     assert_eq!(ts.len(), ts_a.len() + ts_b.len());
     let offset = ts_a.iter().max().unwrap() + 1000;
     assert_eq!(ts[ts_a.len()], ts_b[0] + offset);
     let manifest: serde_json::Value = app
-        .client
-        .get(app.url(&format!(
+        .get_json(&format!(
             "/v1/workloads/{}/manifest.json",
             v["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(manifest["inputs"].as_array().unwrap().len(), 2);
 
     let res = app
@@ -98,17 +80,11 @@ async fn concat_and_shift_make_new_workloads() {
     let done = app.wait_done(v["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "succeeded");
     let text = app
-        .client
-        .get(app.url(&format!(
+        .get_text(&format!(
             "/v1/workloads/{}/workload.jsonl",
             v["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(
         timestamps(&text),
         ts_a.iter().map(|t| t + 250).collect::<Vec<_>>()
