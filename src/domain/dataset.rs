@@ -362,7 +362,9 @@ impl DatasetParser {
                 ));
             };
             let c = match completions.next() {
-                None => None,
+                // `null`: a turn with no answer (a conversation that ends on a user turn); its output length
+                // comes from the target or the collection's distribution, as for a missing completion.
+                None | Some(Value::Null) => None,
                 Some(Value::String(c)) => Some(c),
                 Some(other) => {
                     return Err(self.err(
@@ -479,6 +481,26 @@ mod tests {
         assert_eq!(d.completions[0].as_deref(), Some("c1"));
         assert_eq!(d.completions[1], None);
         assert_eq!(d.skipped_records, 1);
+    }
+
+    #[test]
+    fn sessioned_null_completion_is_a_turn_without_answer() {
+        // What a ShareGPT conversion writes for a conversation that ends on a human turn.
+        let d = parse(concat!(
+            "{\"session_id\": 1, \"prompts\": [\"q1\", \"q2\", \"q3\"], ",
+            "\"completions\": [\"a1\", null, \"a3\"]}\n",
+        ))
+        .unwrap();
+        assert_eq!(d.prompts, vec!["q1", "q2", "q3"]);
+        assert_eq!(
+            d.completions,
+            vec![Some("a1".to_string()), None, Some("a3".to_string())]
+        );
+        // Other kinds are still refused, with the index.
+        assert_eq!(
+            err_of("{\"session_id\": 1, \"prompts\": [\"q\"], \"completions\": [3]}\n"),
+            "t.jsonl:1: field 'completions[0]': must be a string, got a number"
+        );
     }
 
     fn err_of(s: &str) -> String {

@@ -43,8 +43,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
             .await
             .map_err(body_rejection)?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(v) => Ok(AppJson(v)),
+        match serde_path_to_error::deserialize(&mut *de) {
+            // One JSON value and nothing after it but whitespace: `{..} {..}` is not a spec.
+            Ok(v) => match de.end() {
+                Ok(()) => Ok(AppJson(v)),
+                Err(e) => Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidJson,
+                    format!("the body is not valid JSON: trailing data after the JSON value ({e})"),
+                )),
+            },
             Err(e) => {
                 let path = e.path().to_string();
                 let inner = e.into_inner();

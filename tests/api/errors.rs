@@ -192,3 +192,31 @@ async fn a_failed_job_carries_a_problem_and_no_files() {
     let v = problem(app.submit(spec).await, 422, "invalid_spec").await;
     assert_eq!(v["field"], "stat.traffic_file");
 }
+
+#[tokio::test]
+async fn a_body_is_one_json_value() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(app.url("/v1/workloads"))
+        .header("content-type", "application/json")
+        .body(r#"{"trace_type": "constant"} {"x": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    let v = problem(res, 400, "invalid_json").await;
+    assert!(
+        v["detail"].as_str().unwrap().contains("trailing data"),
+        "{v}"
+    );
+    // Trailing whitespace is fine.
+    let res = app
+        .client
+        .post(app.url("/v1/workloads"))
+        .header("content-type", "application/json")
+        .body("{\"trace_type\": \"constant\", \"duration_ms\": 1000}\n  \n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+}
