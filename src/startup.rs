@@ -1,7 +1,7 @@
 //! Building and running the service: stores, job manager, router, listener, retention task, graceful
 //! shutdown.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,18 +75,40 @@ impl App {
             }
         });
         let grace = state.cfg.shutdown_grace();
-        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        // 0 = serving, 1 = shutdown requested (jobs draining), 2 = jobs drained.
+        let (phase_tx, phase_rx) = tokio::sync::watch::channel(0u8);
         let app = router(state);
-        let signal = async move {
+        // The drainer owns the job shutdown, so it completes even when connections are cut below.
+        let drainer = tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutdown requested: refusing new jobs, draining");
+            let _ = phase_tx.send(1);
             jobs.shutdown(grace).await;
-            let _ = drained_tx.send(());
+            let _ = phase_tx.send(2);
+        });
+        let reached = |mut rx: tokio::sync::watch::Receiver<u8>, phase: u8| async move {
+            if rx.wait_for(|p| *p >= phase).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await?;
-        let _ = drained_rx.await;
+        let serve = axum::serve(listener, app)
+            .with_graceful_shutdown(reached(phase_rx.clone(), 2))
+            .into_future();
+        // Connections still open (a slow download, an idle SSE client) get the same grace period as jobs;
+        // after it they are closed, so the process always exits.
+        let hard_stop = {
+            let rx = phase_rx.clone();
+            async move {
+                reached(rx.clone(), 1).await;
+                tokio::time::sleep(grace).await;
+                reached(rx, 2).await;
+            }
+        };
+        tokio::select! {
+            r = serve => r?,
+            () = hard_stop => tracing::warn!("grace period over: closing the connections still open"),
+        }
+        let _ = drainer.await;
         reaper.abort();
         tracing::info!("stopped");
         Ok(())
