@@ -78,6 +78,12 @@ async fn require_auth(State(state): State<AppState>, req: Request, next: Next) -
     let Some(token) = state.cfg.auth_token.as_deref() else {
         return next.run(req).await;
     };
+    // Everything under /v1 needs the token, routed or not: an unknown route or method answers 401 before
+    // 404/405, so the API's shape is not visible without it. Health, readiness, metrics and docs stay open.
+    let path = req.uri().path();
+    if !(path == "/v1" || path.starts_with("/v1/")) {
+        return next.run(req).await;
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -130,9 +136,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The complete application router: routes, auth, error envelope, request ids, tracing, Swagger UI.
 pub fn router(state: AppState) -> Router {
     let (v1, ops) = api_routes(state.cfg.max_spec_bytes);
-    let v1 = v1
-        .layer(DefaultBodyLimit::disable())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    let v1 = v1.layer(DefaultBodyLimit::disable());
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(v1)
         .merge(ops)
@@ -161,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), require_auth))
         .layer(layers)
         .with_state(state)
 }

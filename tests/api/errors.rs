@@ -220,3 +220,34 @@ async fn a_body_is_one_json_value() {
         .unwrap();
     assert_eq!(res.status(), 202);
 }
+
+#[tokio::test]
+async fn with_a_token_every_v1_answer_is_401_first() {
+    let app = TestApp::spawn_with(|c| c.auth_token = Some("s3cret".into())).await;
+    // Unknown routes and wrong methods under /v1 do not reveal themselves without the token.
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/nope"),
+        (reqwest::Method::PUT, "/v1/workloads"),
+        (reqwest::Method::GET, "/v1"),
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        problem(res, 401, "unauthorized").await;
+        // With the token they are what they are.
+        let res = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(res.status().as_u16(), 404 | 405), "{path}");
+    }
+    // Outside /v1, 404 stays 404.
+    let res = app.client.get(app.url("/nope")).send().await.unwrap();
+    problem(res, 404, "not_found").await;
+}
