@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::ServeConfig;
 
+pub mod cleanup;
 pub mod dataset;
 pub mod generate;
 pub mod plot;
@@ -50,7 +51,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve::serve(cli.serve),
         Some(Command::Serve(cfg)) => serve::serve(*cfg),
-        Some(Command::Generate(args)) => generate::run(*args),
+        Some(Command::Generate(args)) => {
+            cleanup::guard(&args.output_dir);
+            generate::run(*args)
+        }
         Some(Command::Dataset(args)) => dataset::run(*args),
         Some(Command::Openapi) => serve::openapi(),
         Some(Command::Healthcheck { url }) => serve::healthcheck(url),

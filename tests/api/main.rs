@@ -6,6 +6,7 @@ mod dataset_tools;
 mod datasets;
 mod errors;
 mod helpers;
+mod interrupt;
 mod jobs;
 mod openapi;
 mod shutdown;
