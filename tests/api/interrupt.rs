@@ -20,7 +20,7 @@ fn sigterm_during_generate_removes_the_partial_file() {
     // A stale partial of a process that cannot exist (pid above Linux's pid_max).
     std::fs::write(dir.path().join(".workload.jsonl.partial-4194304"), b"old").unwrap();
     // Hours of traffic: it is still writing when the signal comes.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_workload-generator"))
+    let child = Command::new(env!("CARGO_BIN_EXE_workload-generator"))
         .args([
             "generate",
             "--trace-type",
