@@ -2,24 +2,21 @@
 //! Flags given on the command line override the same values of the spec file.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::domain::arrival::ArrivalKind;
-use crate::domain::dataset::{Dataset, load_file};
-use crate::domain::lengths::{TokenizedDataset, tokenize};
+use crate::domain::inputs::{InputCache, PromptSource};
 use crate::domain::pattern::{Preset, SyntheticSpec};
-use crate::domain::run::{InputFile, RunInput, run_to_dir};
-use crate::domain::sample::{SAMPLE_DATASET_ID, sample_dataset};
+use crate::domain::run::{RunInput, run_to_dir};
 use crate::domain::spec::{
     GenerationSpec, Grouping, LengthPolicy, OutputFormat, OutputLengthSource, TimestampUnit,
     TraceColumns, TraceFormat, TraceSpec, TraceType,
 };
 use crate::domain::stat::{RateNoise, StatSpec, StatTraceType};
-use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
+use crate::domain::tokenizer::TokenizerPolicy;
 use crate::domain::trace::is_trace_type;
 
 /// Trace types accepted on the command line.
@@ -706,66 +703,44 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Loads the prompt collection named by the spec (a path, or the built-in sample).
-pub fn load_prompts(spec: &GenerationSpec) -> anyhow::Result<(Dataset, Vec<InputFile>)> {
-    if spec.trace_type == TraceType::Agent {
-        // Agent prompts are built with the tokenizer: no prompt collection is read.
-        return Ok((crate::domain::agent::no_prompts(), Vec::new()));
-    }
-    match (&spec.prompt_file, spec.dataset.as_deref()) {
-        (Some(path), _) => {
-            let ds = load_file(Path::new(path))?;
-            let input = InputFile {
-                role: "prompts".into(),
-                name: path.clone(),
-                sha256: ds.sha256.clone(),
-                bytes: ds.bytes,
-            };
-            Ok((ds, vec![input]))
-        }
-        (None, None) | (None, Some(SAMPLE_DATASET_ID)) => {
-            let ds = sample_dataset();
-            let input = InputFile {
-                role: "prompts".into(),
-                name: format!("builtin:{SAMPLE_DATASET_ID}"),
-                sha256: ds.sha256.clone(),
-                bytes: ds.bytes,
-            };
-            Ok((ds, vec![input]))
-        }
-        (None, Some(other)) => anyhow::bail!(
-            "dataset '{other}': the CLI reads prompt files with --prompt-file (dataset ids are for the service)"
-        ),
-    }
+/// Where the CLI reads a spec's prompts: no collection for agent sessions, else `--prompt-file` or the
+/// built-in sample (dataset ids are for the service).
+pub fn prompt_source(spec: &GenerationSpec) -> PromptSource {
+    PromptSource::named(
+        spec.trace_type != TraceType::Agent,
+        spec.prompt_file.as_deref(),
+        spec.dataset.as_deref(),
+    )
 }
 
 /// Runs `generate`.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let spec = args.to_spec()?.validate()?;
     let s = spec.spec();
-    let tokenizer = TokenCounter::resolve(&s.tokenizer, &TokenizerPolicy::cli())?;
-    let (dataset, inputs) = load_prompts(s)?;
-    let dataset = Arc::new(dataset);
-    let texts = dataset.len() + dataset.completions.iter().flatten().count();
-    let bar = progress_bar(texts as u64, "tokenizing");
-    let cache = args.cache_dir();
-    let data: TokenizedDataset = tokenize(
-        dataset,
-        &tokenizer,
+    let cache = InputCache::new(TokenizerPolicy::cli(), args.cache_dir());
+    let bar = std::sync::OnceLock::new();
+    let prepared = cache.prepare(
+        &s.tokenizer,
         s.add_special_tokens,
-        cache.as_deref(),
-        &|d, _| bar.set_position(d as u64),
+        &prompt_source(s),
+        None,
+        &|d, total| {
+            bar.get_or_init(|| progress_bar(total as u64, "tokenizing"))
+                .set_position(d as u64)
+        },
     )?;
-    bar.finish_and_clear();
+    if let Some(bar) = bar.get() {
+        bar.finish_and_clear();
+    }
     let bar = progress_bar(1000, "generating");
     let mut progress =
         |p: crate::domain::generate::Progress| bar.set_position((p.fraction * 1000.0) as u64);
     let out = run_to_dir(
         &spec,
         RunInput {
-            data: &data,
-            tokenizer: &tokenizer,
-            inputs,
+            data: &prepared.data,
+            tokenizer: &prepared.tokenizer,
+            inputs: prepared.files,
             files: &crate::domain::files::PathResolver,
             tap: None,
             cancel: &|| false,

@@ -11,6 +11,7 @@ pub mod datasets_tools;
 pub mod exact;
 pub mod files;
 pub mod generate;
+pub mod inputs;
 pub mod lengths;
 pub mod pattern;
 pub mod plot;

@@ -114,7 +114,12 @@ pub async fn generate(
     AppJson(spec): AppJson<DatasetGenerateSpec>,
 ) -> Result<Response, ApiError> {
     let spec = spec.validate()?;
-    let (rec, new, report) = state.jobs.generate_dataset(spec).await.map_err(failure)?;
+    let (rec, new, report) = state
+        .jobs
+        .dataset_tools()
+        .generate(spec)
+        .await
+        .map_err(failure)?;
     Ok(created(rec, new, report))
 }
 
@@ -160,7 +165,8 @@ pub async fn convert(
         .unwrap_or_else(|| format!("converted from {}", q.from));
     let (rec, new, report) = state
         .jobs
-        .convert_dataset(spec, upload, name)
+        .dataset_tools()
+        .convert(spec, upload, name)
         .await
         .map_err(failure)?;
     Ok(created(rec, new, report))

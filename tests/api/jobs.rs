@@ -193,6 +193,76 @@ async fn twenty_jobs_on_two_workers_all_succeed_or_get_429() {
     )));
 }
 
+/// Admission control, deterministically: one worker busy with a long job, one job waiting in a queue of one;
+/// the next submission is refused with 429 `queue_full` and a Retry-After header.
+#[tokio::test]
+async fn a_full_queue_answers_429_queue_full_with_retry_after() {
+    let app = TestApp::spawn_with(|c| {
+        c.workers = Some(1);
+        c.queue_capacity = 1;
+    })
+    .await;
+    let long = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 1000.0}});
+    let submit = |spec: serde_json::Value| async {
+        let res = app.submit(spec).await;
+        assert_eq!(res.status().as_u16(), 202);
+        res.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let running = submit(long.clone()).await;
+    // The first job holds the only worker before the second is queued.
+    for _ in 0..500 {
+        if app.job(&running).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.job(&running).await["status"], "running");
+    let queued = submit(long).await;
+    assert_eq!(app.job(&queued).await["status"], "queued");
+
+    let res = app.submit(small_spec()).await;
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    problem(res, 429, "queue_full").await;
+    assert!(
+        retry.is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s > 0)),
+        "Retry-After in seconds"
+    );
+
+    for id in [&queued, &running] {
+        let res = app
+            .client
+            .delete(app.url(&format!("/v1/workloads/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    // The cancelled jobs end and free the worker and the queue.
+    let mut metrics = String::new();
+    for _ in 0..500 {
+        metrics = app.get_text("/metrics").await;
+        if metrics.contains("wg_running_jobs 0") && metrics.contains("wg_queue_depth 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        metrics.contains("wg_running_jobs 0") && metrics.contains("wg_queue_depth 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wg_rejected_submissions_total 1"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn delete_cancels_a_running_job_and_removes_its_files() {
     let app = TestApp::spawn().await;

@@ -1,7 +1,6 @@
 //! Integration tests of the HTTP service: one binary, real servers on port 0 with temporary data dirs.
 #![allow(unreachable_pub)]
 
-mod cli;
 mod dataset_tools;
 mod datasets;
 mod errors;

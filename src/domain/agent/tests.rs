@@ -392,28 +392,17 @@ fn memory_follows_overlapping_sessions() {
 }
 
 #[test]
-fn cli_flag_sets_the_config_file_and_reads_no_prompts() {
-    use clap::Parser;
-    let cli = crate::cli::Cli::try_parse_from([
-        "workload-generator",
-        "generate",
-        "--trace-type",
-        "agent",
-        "--agent-config",
-        "examples/agent-session-config.json",
-    ])
-    .unwrap();
-    let Some(crate::cli::Command::Generate(args)) = cli.command else {
-        panic!("`generate` parses as the generate command");
-    };
-    let spec = args.to_spec().unwrap();
-    assert_eq!(spec.trace_type, TraceType::Agent);
-    assert_eq!(
-        spec.agent_config.as_deref(),
-        Some("examples/agent-session-config.json")
-    );
-    let (ds, inputs) = crate::cli::generate::load_prompts(&spec).unwrap();
-    assert!(ds.is_empty() && inputs.is_empty());
+fn an_agent_run_reads_no_prompts() {
+    use crate::domain::inputs::{InputCache, PromptSource};
+    use crate::domain::tokenizer::TokenizerPolicy;
+    // Agent sessions build their prompts: a spec of theirs names no collection, even with a prompt file.
+    let source = PromptSource::named(false, Some("prompts.jsonl"), None);
+    assert_eq!(source, PromptSource::None);
+    let inputs = InputCache::new(TokenizerPolicy::default(), None)
+        .prepare("default", true, &source, None, &|_, _| {})
+        .unwrap();
+    assert!(inputs.data.dataset.is_empty() && inputs.files.is_empty());
+    assert_eq!(inputs.data.dataset.sha256, no_prompts().sha256);
 }
 
 #[test]

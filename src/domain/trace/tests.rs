@@ -639,45 +639,6 @@ fn constant_traffic_honours_exact_length_policy() {
     }
 }
 
-#[test]
-fn cli_traffic_file_maps_into_the_trace_for_trace_types_only() {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct W {
-        #[command(flatten)]
-        a: crate::cli::generate::GenerateArgs,
-    }
-    let w = W::parse_from([
-        "x",
-        "--trace-type",
-        "azure",
-        "--traffic-file",
-        "t.csv",
-        "--group-interval-seconds",
-        "5",
-        "--length-policy",
-        "exact",
-        "--time-scale",
-        "0.5",
-        "--max-requests",
-        "10",
-    ]);
-    let s = w.a.to_spec().unwrap();
-    let t = s.trace.unwrap();
-    assert_eq!(t.file, "t.csv");
-    assert_eq!(t.group_interval_ms, Some(5000));
-    assert_eq!(t.time_scale, 0.5);
-    assert_eq!(t.max_requests, Some(10));
-    assert_eq!(s.length_policy, LengthPolicy::Exact);
-    // Constant traffic reads no traffic file: a clear error rather than a silently ignored flag.
-    let w = W::parse_from(["x", "--trace-type", "constant", "--traffic-file", "t.csv"]);
-    let err = w.a.to_spec().unwrap_err().to_string();
-    assert!(
-        err.contains("--traffic-file is not used by --trace-type constant"),
-        "{err}"
-    );
-}
-
 /// The whole Mooncake fixture (1,000 requests, 13.7 M prompt tokens): every prompt re-tokenizes to its
 /// `input_length`. Slow (minutes); run with `cargo test --release -- --ignored mooncake_whole_fixture`.
 #[test]

@@ -1,10 +1,6 @@
 //! The `dataset` command line: converters on the fixtures, generators' determinism and exact counts.
 
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_workload-generator"))
-}
+use crate::bin;
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/datasets");
 
