@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `generate` (the AIBrix generator's flags), `openapi`, `healthcheck`.
+//! The command line: `serve` (default), `generate` (the AIBrix generator's flags), `openapi`, `healthcheck`, `replay`.
 
 use clap::{Parser, Subcommand};
 
@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod dataset;
 pub mod generate;
 pub mod plot;
+pub mod replay;
 pub mod serve;
 pub mod utility;
 
@@ -44,6 +45,8 @@ pub enum Command {
     Utility(Box<utility::UtilityArgs>),
     /// Plots (SVG) and report.json for any workload file.
     Plot(Box<plot::PlotArgs>),
+    /// Send a workload to an OpenAI-compatible server at its timestamps and measure it; `replay merge`.
+    Replay(Box<replay::ReplayArgs>),
 }
 
 /// Runs the parsed command line.
@@ -60,5 +63,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Healthcheck { url }) => serve::healthcheck(url),
         Some(Command::Utility(args)) => utility::run(*args),
         Some(Command::Plot(args)) => plot::run(*args),
+        Some(Command::Replay(args)) => replay::run(*args),
     }
 }
