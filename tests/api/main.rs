@@ -5,7 +5,6 @@ mod dataset_tools;
 mod datasets;
 mod errors;
 mod helpers;
-mod interrupt;
 mod jobs;
 mod openapi;
 mod shutdown;

@@ -3,6 +3,7 @@
 
 mod dataset;
 mod generate;
+mod interrupt;
 mod plot;
 mod spec;
 #[path = "../support/svg.rs"]
