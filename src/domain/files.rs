@@ -8,11 +8,24 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::run::InputFile;
-use super::spec::SpecError;
+use super::spec::common::SpecError;
+
+/// An input file as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputFile {
+    /// What it is used for (`prompts`, `trace`, ...).
+    pub role: String,
+    /// Path (CLI) or id (service).
+    pub name: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
 
 /// Turns a file name from a spec field into a readable path.
 pub trait FileResolver: Sync {

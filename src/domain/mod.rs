@@ -6,8 +6,10 @@
 
 pub mod agent;
 pub mod arrival;
+pub mod constant;
 pub mod dataset;
 pub mod datasets_tools;
+pub mod emit;
 pub mod exact;
 pub mod files;
 pub mod generate;

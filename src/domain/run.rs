@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use thiserror::Error;
 
+pub use super::files::InputFile;
 use super::files::{FileResolver, RecordingResolver};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
 use super::lengths::TokenizedDataset;
@@ -17,19 +18,6 @@ use super::writer::{LineTap, WorkloadFile, workload_file_name};
 
 /// Name of the manifest file.
 pub const MANIFEST_FILE: &str = "manifest.json";
-
-/// An input file as recorded in the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InputFile {
-    /// What it is used for (`prompts`, `trace`, ...).
-    pub role: String,
-    /// Path (CLI) or id (service).
-    pub name: String,
-    /// SHA-256 of its bytes.
-    pub sha256: String,
-    /// Size in bytes.
-    pub bytes: u64,
-}
 
 /// Generator name and version.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::dataset::SessionId;
-use super::spec::OutputFormat;
+use super::spec::common::OutputFormat;
 
 /// One request of an entry.
 #[derive(Debug, Clone, PartialEq)]

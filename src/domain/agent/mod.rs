@@ -17,6 +17,7 @@ pub mod config;
 pub mod dag;
 pub mod prompt;
 pub mod pyrandom;
+pub mod spec;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -24,64 +25,17 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use self::config::{AgentConfig, AgentConfigError};
+use self::config::AgentConfig;
 use self::dag::{Event, EventKind, ModelCall, SCHEMA_VERSION, Slot, Timeline};
 use self::prompt::{PromptFactory, TokenizerPrompts};
+pub use self::spec::{CONFIG_FILE_FIELD, validate_spec};
+use self::spec::{inline_error, spec_error};
 use super::dataset::{Dataset, Schema, SessionId};
+use super::emit::{GenerateError, GenerateInput, Progress, Summary};
 use super::files::{FileResolver, InputError};
-use super::generate::{GenerateError, GenerateInput, Progress, Summary};
-use super::spec::{GenerationSpec, SpecError, TraceType, ValidatedSpec};
+use super::spec::{GenerationSpec, ValidatedSpec};
 use super::stats::{ErrorCollector, Histogram, round3};
 use super::writer::{Entry, EntryExtra, EntrySink, Request};
-
-/// The spec field that names an agent config file (resolved through the [`FileResolver`]).
-pub const CONFIG_FILE_FIELD: &str = "agent_config";
-
-fn spec_error(field: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
-
-fn inline_error(e: AgentConfigError) -> SpecError {
-    let field = if e.field == "agent config" {
-        "agent".to_string()
-    } else {
-        format!("agent.{}", e.field)
-    };
-    SpecError {
-        field,
-        message: e.message,
-    }
-}
-
-/// Checks the agent fields of a spec: `agent` (inline config) or `agent_config` (file) for `trace_type:
-/// agent`, and neither for other trace types. An inline config is validated here.
-pub fn validate_spec(spec: &GenerationSpec) -> Result<(), SpecError> {
-    let agent = spec.trace_type == TraceType::Agent;
-    match (&spec.agent, &spec.agent_config) {
-        (Some(_), _) if !agent => Err(spec_error("agent", "is only used with trace_type agent")),
-        (_, Some(_)) if !agent => Err(spec_error(
-            CONFIG_FILE_FIELD,
-            "is only used with trace_type agent",
-        )),
-        (Some(_), Some(_)) => Err(spec_error(
-            "agent",
-            "cannot be combined with agent_config: give one of them",
-        )),
-        (None, None) if agent => Err(spec_error(
-            CONFIG_FILE_FIELD,
-            "is required for trace_type agent (a config file; or give the config inline as \"agent\", \
-             e.g. {} for every default)",
-        )),
-        (Some(v), None) => AgentConfig::from_value(v).map(|_| ()).map_err(inline_error),
-        (None, Some(name)) if name.trim().is_empty() => {
-            Err(spec_error(CONFIG_FILE_FIELD, "must not be empty"))
-        }
-        _ => Ok(()),
-    }
-}
 
 /// 1-based line of the first `"key"` in `text` (to point config errors at a line).
 fn line_of_key(text: &str, key: &str) -> Option<u64> {

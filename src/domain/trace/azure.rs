@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use super::{RowReader, TraceRow, parse_datetime_us, parse_len};
+use super::rows::{RowReader, TraceRow, parse_datetime_us, parse_len};
 use crate::domain::files::InputError;
 
 /// The timestamp column.

@@ -7,7 +7,7 @@
 use std::io::Read;
 
 use super::generic::{Col, CsvRows, Filter};
-use super::{TimestampUnit, TraceSpec};
+use super::spec::{TimestampUnit, TraceSpec};
 use crate::domain::files::InputError;
 
 /// Opens a BurstGPT CSV with the filters of `t`.

@@ -8,10 +8,8 @@ use std::io::{BufRead, Read};
 use serde_json::Value;
 
 use super::azure::{csv_error, header_index};
-use super::{
-    RowReader, TimestampUnit, TraceColumns, TraceFormat, TraceRow, TraceSpec, json_len,
-    parse_datetime_us, parse_f64, parse_len,
-};
+use super::rows::{RowReader, TraceRow, json_len, parse_datetime_us, parse_f64, parse_len};
+use super::spec::{TimestampUnit, TraceColumns, TraceFormat, TraceSpec};
 use crate::domain::dataset::SessionId;
 use crate::domain::files::InputError;
 

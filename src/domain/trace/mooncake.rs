@@ -22,20 +22,20 @@ use std::io::BufRead;
 use rand::Rng;
 use serde_json::Value;
 
-use super::{GroupEmitter, RowReader, TraceRow, json_len, keyed_rng};
+use super::group::{GroupEmitter, keyed_rng};
+use super::rows::{RowReader, TraceRow, json_len};
 use rayon::prelude::*;
 
+use crate::domain::emit::{Collector, GenerateError, GenerateInput};
 use crate::domain::exact::{SEPARATOR, fit_prefix};
 use crate::domain::files::InputError;
-use crate::domain::generate::{Collector, GenerateError, GenerateInput};
 use crate::domain::lengths::TokenizedDataset;
 use crate::domain::sample::filler_text;
 use crate::domain::spec::ValidatedSpec;
 use crate::domain::tokenizer::{TokenCounter, TokenizerError};
 use crate::domain::writer::{Entry, EntrySink, Request};
 
-/// Smallest accepted block size (the block header needs a few tokens).
-pub const MIN_BLOCK_SIZE: u32 = 16;
+pub use super::spec::MIN_BLOCK_SIZE;
 
 /// Streaming reader of a Mooncake JSONL trace.
 pub struct MooncakeReader<R: BufRead> {
@@ -460,7 +460,7 @@ impl<'a> BlockEmitter<'a> {
         let block_size = s
             .trace
             .as_ref()
-            .map_or(super::DEFAULT_BLOCK_SIZE, |t| t.block_size);
+            .map_or(super::spec::DEFAULT_BLOCK_SIZE, |t| t.block_size);
         let tok = input.tokenizer;
         let special = tok.count("", s.add_special_tokens)?;
         let pool = token_pool(tok, input.data, POOL_TOKENS.max(block_size as usize * 8))?;

@@ -1,0 +1,166 @@
+//! The common part of the generation spec: the fields every traffic shape shares (traffic, lengths,
+//! sampling, output) and the [`SpecError`] every section's validation returns. It imports nothing of the
+//! domain, so shape sections and the emit layer can use it.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::domain::arrival::ArrivalKind;
+
+/// Which traffic shape to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceType {
+    /// Constant rate (`traffic.target_qps`).
+    Constant,
+    /// Sine-shaped rate and length patterns.
+    Synthetic,
+    /// Grafana-exported statistics.
+    Stat,
+    /// Azure LLM inference trace replay.
+    Azure,
+    /// Mooncake trace replay.
+    Mooncake,
+    /// BurstGPT trace replay.
+    Burstgpt,
+    /// A user trace with a column mapping.
+    Generic,
+    /// Agent session DAGs.
+    Agent,
+}
+
+impl TraceType {
+    /// The name used in specs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceType::Constant => "constant",
+            TraceType::Synthetic => "synthetic",
+            TraceType::Stat => "stat",
+            TraceType::Azure => "azure",
+            TraceType::Mooncake => "mooncake",
+            TraceType::Burstgpt => "burstgpt",
+            TraceType::Generic => "generic",
+            TraceType::Agent => "agent",
+        }
+    }
+}
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// `workload.jsonl`: one entry per line (default).
+    #[default]
+    Jsonl,
+    /// `workload.json`: one pretty-printed array.
+    Json,
+}
+
+/// Which `output_length` is emitted when the spec has an output-length target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputLengthSource {
+    /// The target itself (benchmark clients pin the generated length with it).
+    #[default]
+    Target,
+    /// The matched prompt's completion length (reference behaviour).
+    Dataset,
+}
+
+/// How emitted prompts relate to their length targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LengthPolicy {
+    /// A real prompt within the tolerance windows, else the nearest one (reference semantics).
+    #[default]
+    Match,
+    /// The emitted prompt tokenizes to exactly the target: the matched prompt cut at a token boundary or
+    /// extended with following prompts of the collection.
+    Exact,
+}
+
+/// Traffic rate and arrival process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficSpec {
+    /// Requests per second for `constant` traffic (a float; default 1).
+    pub target_qps: f64,
+    /// Gap distribution: `poisson` (default), `uniform` or `gamma`.
+    pub arrival: ArrivalKind,
+    /// Gamma shape for `arrival: gamma` (1 = Poisson; CV = 1/√burstiness). Default 1.
+    pub burstiness: f64,
+}
+
+impl Default for TrafficSpec {
+    fn default() -> Self {
+        Self {
+            target_qps: 1.0,
+            arrival: ArrivalKind::Poisson,
+            burstiness: 1.0,
+        }
+    }
+}
+
+/// Length targets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LengthSpec {
+    /// Prompt length target in tokens (`--target-prompt-len`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_prompt_len: Option<u32>,
+    /// Output length target in tokens (`--target-completion-len`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_completion_len: Option<u32>,
+}
+
+/// How prompts are chosen from the collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingSpec {
+    /// Reuse prompts (default true). Without replacement, generation stops when the collection is used up.
+    pub replacement: bool,
+    /// First relative tolerance of the length window (default 0.5 for synthetic traffic, 0.1 for traces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_tolerance: Option<f64>,
+    /// Tolerance increment (default 0.05); windows widen up to and including ±100%.
+    pub tolerance_step: f64,
+}
+
+impl Default for SamplingSpec {
+    fn default() -> Self {
+        Self {
+            replacement: true,
+            initial_tolerance: None,
+            tolerance_step: 0.05,
+        }
+    }
+}
+
+/// Output options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSpec {
+    /// `jsonl` (default) or `json`.
+    pub format: OutputFormat,
+    /// Escape non-ASCII characters as `\uXXXX`, as Python's `json.dumps` does (default false: UTF-8).
+    pub ascii: bool,
+}
+
+/// A spec field with an invalid value.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("{field} {message}")]
+pub struct SpecError {
+    /// Dotted field path, e.g. `traffic.target_qps`.
+    pub field: String,
+    /// What is wrong, e.g. `must be > 0`.
+    pub message: String,
+}
+
+impl SpecError {
+    pub(crate) fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
