@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod datasets_tools;
 pub mod exact;
 pub mod files;
+pub mod fit;
 pub mod generate;
 pub mod lengths;
 pub mod pattern;
