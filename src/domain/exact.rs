@@ -11,6 +11,7 @@
 //! encoded once, and each of the few (bounded) adjustment rounds decodes and encodes one candidate of about
 //! L tokens.
 
+use super::fit::{self, Moves, Policy, Trim};
 use super::lengths::TokenizedDataset;
 use super::sample::filler_text;
 use super::tokenizer::{TokenCounter, TokenizerError};
@@ -18,16 +19,18 @@ use super::tokenizer::{TokenCounter, TokenizerError};
 /// Text placed between two prompts of the collection when a prompt is extended.
 pub const SEPARATOR: &str = "\n\n";
 
-/// Adjustment rounds before falling back to padding.
-const MAX_ROUNDS: usize = 10;
+/// The traces' fitting policy: adjustment rounds (before falling back to padding) over prefix lengths of a
+/// source of `len` tokens.
+fn policy(len: usize) -> Policy {
+    Policy {
+        rounds: 10,
+        moves: Moves::ClampAndWalk { max: len },
+    }
+}
 
 /// Decodes `ids` and drops a trailing replacement character left by a cut inside a multi-byte character.
 pub fn decode_prefix(tok: &TokenCounter, ids: &[u32]) -> Result<String, TokenizerError> {
-    let mut text = tok.decode(ids)?;
-    while text.ends_with('\u{FFFD}') {
-        text.pop();
-    }
-    Ok(text)
+    fit::decode(tok, ids, Trim::End)
 }
 
 /// Finds a prefix of the token sequence `ids` whose finished text (`finish(decoded prefix)`) encodes (without
@@ -40,41 +43,13 @@ pub fn fit_prefix(
     k0: usize,
     finish: &dyn Fn(&str) -> String,
 ) -> Result<(String, u32, usize), TokenizerError> {
-    let mut k = k0.min(ids.len());
-    let mut tried: Vec<usize> = Vec::with_capacity(MAX_ROUNDS);
-    // Best candidate: smallest |count − target|, preferring counts below the target (they can be padded).
-    let mut best: Option<(String, u32, usize)> = None;
-    let better = |c: u32, b: &Option<(String, u32, usize)>| match b {
-        None => true,
-        Some((_, bc, _)) => {
-            let (d, bd) = (c.abs_diff(target), bc.abs_diff(target));
-            d < bd || (d == bd && c < target && *bc > target)
-        }
-    };
-    for _ in 0..MAX_ROUNDS {
-        tried.push(k);
+    let f = fit::fit(policy(ids.len()), target, k0, |k| {
         let text = finish(&decode_prefix(tok, &ids[..k])?);
         let c = tok.count(&text, false)?;
-        if c == target {
-            return Ok((text, c, k));
-        }
-        if better(c, &best) {
-            best = Some((text, c, k));
-        }
-        // Move the cut by the miss; when that point was tried already, walk outwards one token at a time.
-        let jump = (k as i64 + target as i64 - c as i64).clamp(0, ids.len() as i64) as usize;
-        let next = std::iter::once(jump)
-            .chain((1..=MAX_ROUNDS).flat_map(|d| {
-                let (lo, hi) = (k.saturating_sub(d), (k + d).min(ids.len()));
-                if c > target { [lo, hi] } else { [hi, lo] }
-            }))
-            .find(|n| !tried.contains(n));
-        match next {
-            Some(n) => k = n,
-            None => break,
-        }
-    }
-    Ok(best.expect("at least one round ran"))
+        Ok::<_, TokenizerError>((text, c))
+    })?
+    .expect("at least one round ran");
+    Ok((f.value, f.count, f.n))
 }
 
 /// Builds prompts of an exact token length from a prompt collection.

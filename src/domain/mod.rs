@@ -12,6 +12,7 @@ pub mod datasets_tools;
 pub mod emit;
 pub mod exact;
 pub mod files;
+pub mod fit;
 pub mod generate;
 pub mod inputs;
 pub mod lengths;

@@ -9,10 +9,10 @@
 use serde::Serialize;
 
 use super::generate::Summary;
-use super::plot::analysis::{Analysis, BlockBasis, IntHist};
+use super::plot::analysis::{Analysis, BlockBasis};
 use super::plot::svg::fmt_num;
 use super::spec::{TraceType, ValidatedSpec};
-use super::stats::{LengthError, LengthSummary, round3};
+use super::stats::{Histogram, LengthError, LengthSummary, round3};
 
 /// File name of the report.
 pub const REPORT_FILE: &str = "report.json";
@@ -395,22 +395,9 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-fn length_summary(h: &IntHist) -> Option<LengthSummary> {
-    let q = h.quantiles(&[0.5, 0.9, 0.99]);
-    Some(LengthSummary {
-        count: h.len(),
-        min: h.min()?,
-        mean: round3(h.mean()?),
-        p50: q[0],
-        p90: q[1],
-        p99: q[2],
-        max: h.max()?,
-    })
-}
-
-fn length_report(h: &IntHist, target: Option<&LengthTarget>) -> Option<LengthReport> {
+fn length_report(h: &Histogram, target: Option<&LengthTarget>) -> Option<LengthReport> {
     Some(LengthReport {
-        achieved: length_summary(h)?,
+        achieved: h.summary()?,
         target: target.and_then(|t| {
             Some(TargetPercentiles {
                 p50: t.quantile(0.5)?,
@@ -422,12 +409,12 @@ fn length_report(h: &IntHist, target: Option<&LengthTarget>) -> Option<LengthRep
 }
 
 /// Relative error of every prompt length against one fixed target, from the exact histogram.
-fn fixed_error(h: &IntHist, target: u32) -> Option<LengthError> {
+fn fixed_error(h: &Histogram, target: u32) -> Option<LengthError> {
     if h.is_empty() {
         return None;
     }
     let t = target.max(1) as f64;
-    let mut errs = IntHist::default();
+    let mut errs = Histogram::default();
     let mut outside = 0u64;
     for (v, c) in h.iter() {
         let rel = (v as f64 - t).abs() / t;

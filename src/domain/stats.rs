@@ -5,20 +5,40 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// An exact histogram of non-negative integers.
+/// An exact histogram of non-negative integers: dense below 65,536, sparse above.
 #[derive(Debug, Clone, Default)]
 pub struct Histogram {
-    counts: BTreeMap<u64, u64>,
+    dense: Vec<u64>,
+    sparse: BTreeMap<u64, u64>,
     n: u64,
     sum: u128,
+    sum_sq: u128,
 }
+
+const DENSE: u64 = 1 << 16;
 
 impl Histogram {
     /// Adds one value.
     pub fn add(&mut self, v: u64) {
-        *self.counts.entry(v).or_default() += 1;
-        self.n += 1;
-        self.sum += v as u128;
+        self.add_n(v, 1);
+    }
+
+    /// Adds `count` copies of `v`.
+    pub fn add_n(&mut self, v: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        if v < DENSE {
+            if self.dense.is_empty() {
+                self.dense = vec![0; DENSE as usize];
+            }
+            self.dense[v as usize] += count;
+        } else {
+            *self.sparse.entry(v).or_default() += count;
+        }
+        self.n += count;
+        self.sum += v as u128 * count as u128;
+        self.sum_sq += (v as u128) * (v as u128) * count as u128;
     }
 
     /// Number of values.
@@ -31,38 +51,110 @@ impl Histogram {
         self.n == 0
     }
 
-    /// The smallest value `v` such that at least `q·n` values are ≤ `v` (nearest-rank percentile).
-    pub fn quantile(&self, q: f64) -> Option<u64> {
-        if self.n == 0 {
-            return None;
-        }
-        let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
-        let mut seen = 0;
-        for (&v, &c) in &self.counts {
-            seen += c;
-            if seen >= rank {
-                return Some(v);
-            }
-        }
-        self.counts.keys().next_back().copied()
+    /// Sum of the values.
+    pub fn sum(&self) -> u128 {
+        self.sum
     }
 
-    /// Mean of the values.
+    /// Mean.
     pub fn mean(&self) -> Option<f64> {
         (self.n > 0).then(|| self.sum as f64 / self.n as f64)
     }
 
+    /// Population standard deviation.
+    pub fn std_dev(&self) -> Option<f64> {
+        let mean = self.mean()?;
+        let var = (self.sum_sq as f64 / self.n as f64 - mean * mean).max(0.0);
+        Some(var.sqrt())
+    }
+
+    /// Distinct values with their counts, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.dense
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(v, c)| (v as u64, *c))
+            .chain(self.sparse.iter().map(|(v, c)| (*v, *c)))
+    }
+
+    /// Nearest-rank quantiles for `qs` (ascending), in one sweep: the smallest `v` with at least `q·n` values ≤ `v`.
+    pub fn quantiles(&self, qs: &[f64]) -> Vec<u64> {
+        let mut out = Vec::with_capacity(qs.len());
+        if self.n == 0 {
+            return out;
+        }
+        let mut seen = 0u64;
+        let mut it = self.iter();
+        let mut cur = None;
+        for &q in qs {
+            let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
+            while seen < rank {
+                match it.next() {
+                    Some((v, c)) => {
+                        seen += c;
+                        cur = Some(v);
+                    }
+                    None => break,
+                }
+            }
+            out.push(cur.unwrap_or(0));
+        }
+        out
+    }
+
+    /// The smallest value `v` such that at least `q·n` values are ≤ `v` (nearest-rank percentile).
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        self.quantiles(&[q]).pop()
+    }
+
     /// Summary (min, mean, p50, p90, p99, max).
     pub fn summary(&self) -> Option<LengthSummary> {
+        let q = self.quantiles(&[0.5, 0.9, 0.99]);
         Some(LengthSummary {
             count: self.n,
-            min: *self.counts.keys().next()?,
+            min: self.min()?,
             mean: round3(self.mean()?),
-            p50: self.quantile(0.5)?,
-            p90: self.quantile(0.9)?,
-            p99: self.quantile(0.99)?,
-            max: *self.counts.keys().next_back()?,
+            p50: q[0],
+            p90: q[1],
+            p99: q[2],
+            max: self.max()?,
         })
+    }
+
+    /// Smallest value.
+    pub fn min(&self) -> Option<u64> {
+        self.iter().next().map(|(v, _)| v)
+    }
+
+    /// Largest value.
+    pub fn max(&self) -> Option<u64> {
+        if let Some((v, _)) = self.sparse.iter().next_back() {
+            return Some(*v);
+        }
+        self.dense.iter().rposition(|c| *c > 0).map(|v| v as u64)
+    }
+
+    /// Points of the empirical CDF `(value, fraction ≤ value)`: every distinct value when there are at most
+    /// `max_points`, else the values at `max_points` evenly spaced quantiles.
+    pub fn cdf_points(&self, max_points: usize) -> Vec<(f64, f64)> {
+        let n = self.n as f64;
+        let distinct = self.iter().count();
+        if distinct <= max_points.max(2) {
+            let mut seen = 0u64;
+            return self
+                .iter()
+                .map(|(v, c)| {
+                    seen += c;
+                    (v as f64, seen as f64 / n)
+                })
+                .collect();
+        }
+        let qs: Vec<f64> = (1..=max_points)
+            .map(|i| i as f64 / max_points as f64)
+            .collect();
+        let vs = self.quantiles(&qs);
+        vs.into_iter().zip(qs).map(|(v, q)| (v as f64, q)).collect()
     }
 }
 

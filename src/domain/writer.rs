@@ -172,33 +172,41 @@ pub fn write_py_value(
         }
         Value::String(s) => write_json_str(out, s, ascii),
         Value::Array(items) => write_py_array(out, items, ascii, pretty),
-        Value::Object(map) => {
-            if map.is_empty() {
-                out.extend_from_slice(b"{}");
-                return;
-            }
-            out.push(b'{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                match pretty {
-                    Some(d) => {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        indent(out, d + 1);
-                    }
-                    None if i > 0 => out.extend_from_slice(b", "),
-                    None => {}
-                }
-                write_json_str(out, k, ascii);
-                out.extend_from_slice(b": ");
-                write_py_value(out, item, ascii, pretty.map(|d| d + 1));
-            }
-            if let Some(d) = pretty {
-                indent(out, d);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_py_object(out, map, ascii, pretty),
     }
+}
+
+/// Writes a JSON object like [`write_py_value`], keys in their order.
+pub fn write_py_object(
+    out: &mut Vec<u8>,
+    map: &serde_json::Map<String, serde_json::Value>,
+    ascii: bool,
+    pretty: Option<usize>,
+) {
+    if map.is_empty() {
+        out.extend_from_slice(b"{}");
+        return;
+    }
+    out.push(b'{');
+    for (i, (k, item)) in map.iter().enumerate() {
+        match pretty {
+            Some(d) => {
+                if i > 0 {
+                    out.push(b',');
+                }
+                indent(out, d + 1);
+            }
+            None if i > 0 => out.extend_from_slice(b", "),
+            None => {}
+        }
+        write_json_str(out, k, ascii);
+        out.extend_from_slice(b": ");
+        write_py_value(out, item, ascii, pretty.map(|d| d + 1));
+    }
+    if let Some(d) = pretty {
+        indent(out, d);
+    }
+    out.push(b'}');
 }
 
 /// Writes a JSON array of values like [`write_py_value`].

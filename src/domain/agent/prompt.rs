@@ -6,6 +6,7 @@
 //! until it re-tokenizes to exactly the target. Every step is O(target): no string is re-encoded while it
 //! grows.
 
+use super::super::fit::{self, Moves, Policy};
 use super::super::tokenizer::{TokenCounter, TokenizerError};
 
 /// The filler text appended after the prefix.
@@ -13,7 +14,10 @@ pub const FILLER: &str = " synthetic agent context";
 
 /// Attempts at correcting a text whose re-encoding has the wrong length (each is O(target); real tokenizers
 /// need none or one, a filler whose tokens partly vanish on decoding converges geometrically).
-const MAX_CORRECTIONS: usize = 24;
+const CORRECTIONS: Policy = Policy {
+    rounds: 24,
+    moves: Moves::Sequential,
+};
 
 /// The anonymous prefix of a model call's prompt.
 pub fn prefix(session_id: &str, node_id: &str) -> String {
@@ -109,13 +113,17 @@ impl<C: Codec + ?Sized> PromptFactory for TokenizerPrompts<'_, C> {
         let mut text = self.tok.decode(&ids)?;
         // Re-encode; when the length is off (decode/encode not length-stable), cut or extend and decode again.
         // Each attempt starts the filler at another position, so no single token can stall it.
-        for attempt in 1..=MAX_CORRECTIONS {
-            ids = self.tok.encode(&text)?;
-            if ids.len() == target_len {
-                return Ok((text, target));
+        let fitted = fit::fit(CORRECTIONS, target, 1, |attempt| {
+            let mut ids = self.tok.encode(&text)?;
+            let got = ids.len() as u32;
+            if ids.len() != target_len {
+                self.fit(&mut ids, target_len, attempt % self.filler.len());
+                text = self.tok.decode(&ids)?;
             }
-            self.fit(&mut ids, target_len, attempt % self.filler.len());
-            text = self.tok.decode(&ids)?;
+            Ok::<_, TokenizerError>(((), got))
+        })?;
+        if fitted.is_some_and(|f| f.exact) {
+            return Ok((text, target));
         }
         Err(TokenizerError::Encode(format!(
             "tokenizer '{}' could not build an agent prompt of exactly {target} tokens (decode/encode is not \

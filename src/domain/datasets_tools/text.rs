@@ -16,13 +16,17 @@ use rand::Rng;
 use rayon::prelude::*;
 use thiserror::Error;
 
+use crate::domain::fit::{self, Moves, Policy, Trim};
 use crate::domain::sample::filler_text;
 use crate::domain::tokenizer::{TokenCounter, TokenizerError};
 
 /// Windows tried before giving up on a length.
 const MAX_WINDOWS: usize = 8;
-/// Length corrections tried per window.
-const MAX_ADJUST: usize = 4;
+/// Length corrections tried per window: the window length moves by the miss, a repeated length ends it.
+const WINDOW_POLICY: Policy = Policy {
+    rounds: 4,
+    moves: Moves::StopOnRepeat,
+};
 /// Corpus cap for prompt collections (characters): enough variety, bounded memory and start-up time.
 const MAX_CORPUS_CHARS: usize = 4 << 20;
 /// Size of the pieces a corpus is encoded in (bytes).
@@ -366,7 +370,7 @@ impl<'a> ExactText<'a> {
     }
 
     /// One window of the source: `head + tail` counted (`special` tokens or not) to exactly `target`, the
-    /// tail's length corrected by the observed difference up to `MAX_ADJUST` times.
+    /// tail's length corrected by the observed difference as [`WINDOW_POLICY`] allows.
     fn try_window(
         &self,
         head: &str,
@@ -378,31 +382,18 @@ impl<'a> ExactText<'a> {
     ) -> Result<Option<Exact>, TextError> {
         let start = self.source.starts[rng.random_range(0..self.source.starts.len())] as usize;
         let mut window = Vec::with_capacity(want as usize + 8);
-        let mut text = String::with_capacity(head.len() + want as usize * 6);
-        let mut n = want.max(1) as i64;
-        let mut tried: Vec<i64> = Vec::with_capacity(MAX_ADJUST);
-        for _ in 0..MAX_ADJUST {
-            if n < 1 || tried.contains(&n) {
-                break;
-            }
-            tried.push(n);
-            self.source.window(start, n as usize, &mut window);
-            let tail = self.tok.decode(&window)?;
-            let mut tail = tail.trim_matches('\u{FFFD}');
-            if trim_start {
-                tail = tail.trim_start();
-            }
-            text.clear();
+        let fitted = fit::fit(WINDOW_POLICY, target, want.max(1) as usize, |n| {
+            self.source.window(start, n, &mut window);
+            let tail = fit::decode(self.tok, &window, Trim::Both)?;
+            let tail = if trim_start { tail.trim_start() } else { &tail };
+            let mut text = String::with_capacity(head.len() + tail.len());
             text.push_str(head);
             text.push_str(tail);
             let ids = self.tok.encode(&text, special)?;
-            let got = ids.len() as i64;
-            if got == target as i64 {
-                return Ok(Some(Exact { text, ids }));
-            }
-            n += target as i64 - got;
-        }
-        Ok(None)
+            let got = ids.len() as u32;
+            Ok::<_, TokenizerError>((Exact { text, ids }, got))
+        })?;
+        Ok(fitted.filter(|f| f.exact).map(|f| f.value))
     }
 }
 

@@ -15,7 +15,7 @@
 //! `NaN` (read as null).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufRead;
@@ -26,7 +26,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use thiserror::Error;
 
 use crate::domain::files::InputError;
+use crate::domain::stats::Histogram;
 use crate::domain::tokenizer::TokenCounter;
+use crate::domain::utility::read::replace_non_finite;
 
 /// Options of [`analyze`].
 #[derive(Clone)]
@@ -97,140 +99,6 @@ pub enum AnalyzeError {
     Input(#[from] InputError),
 }
 
-/// An exact histogram of non-negative integers: dense below 65,536, sparse above.
-#[derive(Debug, Clone, Default)]
-pub struct IntHist {
-    dense: Vec<u64>,
-    sparse: BTreeMap<u64, u64>,
-    n: u64,
-    sum: u128,
-    sum_sq: u128,
-}
-
-const DENSE: u64 = 1 << 16;
-
-impl IntHist {
-    /// Adds one value.
-    pub fn add(&mut self, v: u64) {
-        self.add_n(v, 1);
-    }
-
-    /// Adds `count` copies of `v`.
-    pub fn add_n(&mut self, v: u64, count: u64) {
-        if count == 0 {
-            return;
-        }
-        if v < DENSE {
-            if self.dense.is_empty() {
-                self.dense = vec![0; DENSE as usize];
-            }
-            self.dense[v as usize] += count;
-        } else {
-            *self.sparse.entry(v).or_default() += count;
-        }
-        self.n += count;
-        self.sum += v as u128 * count as u128;
-        self.sum_sq += (v as u128) * (v as u128) * count as u128;
-    }
-
-    /// Number of values.
-    pub fn len(&self) -> u64 {
-        self.n
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-
-    /// Sum of the values.
-    pub fn sum(&self) -> u128 {
-        self.sum
-    }
-
-    /// Mean.
-    pub fn mean(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum as f64 / self.n as f64)
-    }
-
-    /// Population standard deviation.
-    pub fn std_dev(&self) -> Option<f64> {
-        let mean = self.mean()?;
-        let var = (self.sum_sq as f64 / self.n as f64 - mean * mean).max(0.0);
-        Some(var.sqrt())
-    }
-
-    /// Distinct values with their counts, ascending.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.dense
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(v, c)| (v as u64, *c))
-            .chain(self.sparse.iter().map(|(v, c)| (*v, *c)))
-    }
-
-    /// Nearest-rank quantiles for `qs` (ascending), in one sweep: the smallest `v` with at least `q·n` values ≤ `v`.
-    pub fn quantiles(&self, qs: &[f64]) -> Vec<u64> {
-        let mut out = Vec::with_capacity(qs.len());
-        if self.n == 0 {
-            return out;
-        }
-        let mut seen = 0u64;
-        let mut it = self.iter();
-        let mut cur = None;
-        for &q in qs {
-            let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
-            while seen < rank {
-                match it.next() {
-                    Some((v, c)) => {
-                        seen += c;
-                        cur = Some(v);
-                    }
-                    None => break,
-                }
-            }
-            out.push(cur.unwrap_or(0));
-        }
-        out
-    }
-
-    /// Smallest value.
-    pub fn min(&self) -> Option<u64> {
-        self.iter().next().map(|(v, _)| v)
-    }
-
-    /// Largest value.
-    pub fn max(&self) -> Option<u64> {
-        if let Some((v, _)) = self.sparse.iter().next_back() {
-            return Some(*v);
-        }
-        self.dense.iter().rposition(|c| *c > 0).map(|v| v as u64)
-    }
-
-    /// Points of the empirical CDF `(value, fraction ≤ value)`: every distinct value when there are at most
-    /// `max_points`, else the values at `max_points` evenly spaced quantiles.
-    pub fn cdf_points(&self, max_points: usize) -> Vec<(f64, f64)> {
-        let n = self.n as f64;
-        let distinct = self.iter().count();
-        if distinct <= max_points.max(2) {
-            let mut seen = 0u64;
-            return self
-                .iter()
-                .map(|(v, c)| {
-                    seen += c;
-                    (v as f64, seen as f64 / n)
-                })
-                .collect();
-        }
-        let qs: Vec<f64> = (1..=max_points)
-            .map(|i| i as f64 / max_points as f64)
-            .collect();
-        let vs = self.quantiles(&qs);
-        vs.into_iter().zip(qs).map(|(v, q)| (v as f64, q)).collect()
-    }
-}
-
 /// Counts of one time bin.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bin {
@@ -263,7 +131,7 @@ pub struct SessionStats {
     /// Distinct session ids.
     pub count: u64,
     /// Requests per session.
-    pub turns: IntHist,
+    pub turns: Histogram,
     /// Largest number of sessions open at once (a session is open from its first to its last request,
     /// both inclusive).
     pub max_concurrent: u64,
@@ -321,15 +189,15 @@ pub struct Analysis {
     /// Largest timestamp, ms.
     pub max_ts: Option<u64>,
     /// Prompt lengths (requests with one).
-    pub prompt_len: IntHist,
+    pub prompt_len: Histogram,
     /// Output lengths (requests with one).
-    pub output_len: IntHist,
+    pub output_len: Histogram,
     /// Requests without a prompt length.
     pub missing_prompt_length: u64,
     /// Requests whose output length is null or absent.
     pub null_output_length: u64,
     /// Gaps between consecutive requests in file order, ms (0 within an entry).
-    pub gaps: IntHist,
+    pub gaps: Histogram,
     /// Requests whose timestamp is earlier than the previous request's (gap not counted).
     pub out_of_order: u64,
     /// Sessions, when any request has a `session_id`.
@@ -695,46 +563,6 @@ fn hash_block(prev: u64, block: &[u8]) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
-}
-
-/// Python writes NaN/Infinity as bare tokens, which JSON forbids: replace them (outside strings) with null.
-fn sanitize_non_finite(line: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(line.len());
-    let mut in_str = false;
-    let mut esc = false;
-    let mut changed = false;
-    let mut i = 0;
-    while i < line.len() {
-        let b = line[i];
-        if in_str {
-            out.push(b);
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-            i += 1;
-            continue;
-        }
-        if b == b'"' {
-            in_str = true;
-        }
-        let rest = &line[i..];
-        let tok = [&b"NaN"[..], b"-Infinity", b"Infinity"]
-            .into_iter()
-            .find(|t| rest.starts_with(t));
-        if let Some(t) = tok {
-            out.extend_from_slice(b"null");
-            i += t.len();
-            changed = true;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    changed.then_some(out)
 }
 
 /// Splits serde_json's " at line L column C" suffix off its message.
@@ -1114,11 +942,11 @@ pub fn analyze(
             requests: 0,
             min_ts: None,
             max_ts: None,
-            prompt_len: IntHist::default(),
-            output_len: IntHist::default(),
+            prompt_len: Histogram::default(),
+            output_len: Histogram::default(),
             missing_prompt_length: 0,
             null_output_length: 0,
-            gaps: IntHist::default(),
+            gaps: Histogram::default(),
             out_of_order: 0,
             sessions: None,
             prefix: None,
@@ -1332,7 +1160,7 @@ fn parse_line(line: &[u8], digester: &Digester<'_>, out: &mut Digests) -> Result
     match serde_json::from_slice::<RawEntry<'_>>(line) {
         Ok(e) => digester.digest(e, out),
         Err(err) => {
-            if let Some(clean) = sanitize_non_finite(line)
+            if let Some((clean, _)) = replace_non_finite(line)
                 && let Ok(e) = serde_json::from_slice::<RawEntry<'_>>(&clean)
             {
                 return digester.digest(e, out);
@@ -1406,7 +1234,7 @@ mod tests {
 
     #[test]
     fn int_hist_quantiles_and_cdf() {
-        let mut h = IntHist::default();
+        let mut h = Histogram::default();
         for v in [1, 2, 2, 3, 100_000] {
             h.add(v);
         }

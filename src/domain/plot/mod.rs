@@ -20,7 +20,7 @@ pub use analysis::{Analysis, AnalyzeError, AnalyzeOptions, analyze};
 use std::path::Path;
 
 use crate::domain::report::{LengthTarget, REPORT_FILE, RateCurve, Report, Targets, report};
-use analysis::IntHist;
+use crate::domain::stats::Histogram;
 use svg::{BLACK, BLUE, Figure, GREEN, GREY, ORANGE, Panel, RED, Series, Style, fmt_num};
 
 /// Every plot name, served as `{name}.svg`. `sessions` exists only for workloads with sessions; see
@@ -340,7 +340,7 @@ fn mean_length_panel(a: &Analysis, ax: &TimeAxis) -> Panel {
 }
 
 /// Step CDF polyline of a histogram.
-fn cdf_steps(h: &IntHist) -> Vec<(f64, f64)> {
+fn cdf_steps(h: &Histogram) -> Vec<(f64, f64)> {
     let pts = h.cdf_points(2000);
     let mut out = Vec::with_capacity(pts.len() * 2);
     let mut prev = 0.0;
@@ -382,7 +382,7 @@ fn length_panel(
     title: &str,
     parts: &[(
         &str,
-        &IntHist,
+        &Histogram,
         Option<&LengthTarget>,
         &'static str,
         &'static str,

@@ -470,8 +470,8 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 }
 
 /// Replaces the bare `NaN`, `Infinity` and `-Infinity` tokens Python writes (outside strings) with `null`;
-/// None when there are none.
-fn replace_non_finite(text: &[u8]) -> Option<(Vec<u8>, u64)> {
+/// None when there are none. Returns the repaired text and the number of tokens replaced.
+pub fn replace_non_finite(text: &[u8]) -> Option<(Vec<u8>, u64)> {
     let mut out = Vec::with_capacity(text.len());
     let mut n = 0;
     let mut in_str = false;

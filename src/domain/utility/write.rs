@@ -7,121 +7,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use super::super::spec::OutputFormat;
-use super::super::writer::write_json_str;
-
-/// Appends a Python `repr`-style float (`1e+16`, `1.5e-05`, `123.0`); NaN and infinities as `null`.
-pub fn write_python_float(out: &mut Vec<u8>, f: f64) {
-    if !f.is_finite() {
-        out.extend_from_slice(b"null");
-        return;
-    }
-    // Shortest round-trip digits and exponent, e.g. "-1.2345e-7".
-    let sci = format!("{f:e}");
-    let (mant, exp) = sci.split_once('e').expect("LowerExp has an exponent");
-    let exp: i32 = exp.parse().expect("integer exponent");
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    if neg {
-        out.push(b'-');
-    }
-    if (-4..16).contains(&exp) {
-        if exp >= 0 {
-            let int_len = exp as usize + 1;
-            if digits.len() <= int_len {
-                out.extend_from_slice(digits.as_bytes());
-                out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
-                out.extend_from_slice(b".0");
-            } else {
-                out.extend_from_slice(&digits.as_bytes()[..int_len]);
-                out.push(b'.');
-                out.extend_from_slice(&digits.as_bytes()[int_len..]);
-            }
-        } else {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
-            out.extend_from_slice(digits.as_bytes());
-        }
-    } else {
-        out.push(digits.as_bytes()[0]);
-        if digits.len() > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits.as_bytes()[1..]);
-        }
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.unsigned_abs()
-        );
-    }
-}
-
-fn write_number(out: &mut Vec<u8>, n: &Number) {
-    if let Some(u) = n.as_u64() {
-        out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
-    } else if let Some(i) = n.as_i64() {
-        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
-    } else {
-        write_python_float(out, n.as_f64().unwrap_or(f64::NAN));
-    }
-}
-
-/// Appends `v` like `json.dumps(v)` (no indent) or `json.dumps(v, indent=4)` at nesting `level`.
-pub fn write_value(out: &mut Vec<u8>, v: &Value, ascii: bool, indent: Option<usize>, level: usize) {
-    let newline = |out: &mut Vec<u8>, level: usize| {
-        if let Some(w) = indent {
-            out.push(b'\n');
-            out.extend(std::iter::repeat_n(b' ', w * level));
-        }
-    };
-    let sep: &[u8] = if indent.is_some() { b"," } else { b", " };
-    match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Number(n) => write_number(out, n),
-        Value::String(s) => write_json_str(out, s, ascii),
-        Value::Array(a) => {
-            if a.is_empty() {
-                out.extend_from_slice(b"[]");
-                return;
-            }
-            out.push(b'[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(sep);
-                }
-                newline(out, level + 1);
-                write_value(out, x, ascii, indent, level + 1);
-            }
-            newline(out, level);
-            out.push(b']');
-        }
-        Value::Object(m) => {
-            if m.is_empty() {
-                out.extend_from_slice(b"{}");
-                return;
-            }
-            out.push(b'{');
-            for (i, (k, x)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(sep);
-                }
-                newline(out, level + 1);
-                write_json_str(out, k, ascii);
-                out.extend_from_slice(b": ");
-                write_value(out, x, ascii, indent, level + 1);
-            }
-            newline(out, level);
-            out.push(b'}');
-        }
-    }
-}
+use super::super::writer::write_py_object;
 
 /// Streams entries to `dest` through a temporary file in the same directory.
 pub struct EntryWriter {
@@ -166,7 +55,7 @@ impl EntryWriter {
         self.buf.clear();
         match self.format {
             OutputFormat::Jsonl => {
-                write_object(&mut self.buf, entry, self.ascii, None, 0);
+                write_py_object(&mut self.buf, entry, self.ascii, None);
                 self.buf.push(b'\n');
             }
             OutputFormat::Json => {
@@ -175,7 +64,7 @@ impl EntryWriter {
                 } else {
                     b",\n    "
                 });
-                write_object(&mut self.buf, entry, self.ascii, Some(4), 1);
+                write_py_object(&mut self.buf, entry, self.ascii, Some(1));
             }
         }
         self.entries += 1;
@@ -207,39 +96,6 @@ impl EntryWriter {
     }
 }
 
-fn write_object(
-    out: &mut Vec<u8>,
-    m: &serde_json::Map<String, Value>,
-    ascii: bool,
-    indent: Option<usize>,
-    level: usize,
-) {
-    // Serialises the map in place without cloning it into a Value.
-    if m.is_empty() {
-        out.extend_from_slice(b"{}");
-        return;
-    }
-    let sep: &[u8] = if indent.is_some() { b"," } else { b", " };
-    out.push(b'{');
-    for (i, (k, x)) in m.iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(sep);
-        }
-        if let Some(w) = indent {
-            out.push(b'\n');
-            out.extend(std::iter::repeat_n(b' ', w * (level + 1)));
-        }
-        write_json_str(out, k, ascii);
-        out.extend_from_slice(b": ");
-        write_value(out, x, ascii, indent, level + 1);
-    }
-    if let Some(w) = indent {
-        out.push(b'\n');
-        out.extend(std::iter::repeat_n(b' ', w * level));
-    }
-    out.push(b'}');
-}
-
 impl Drop for EntryWriter {
     fn drop(&mut self) {
         if self.out.take().is_some() {
@@ -250,11 +106,12 @@ impl Drop for EntryWriter {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::writer::write_py_value;
     use super::*;
 
     fn py(f: f64) -> String {
         let mut out = Vec::new();
-        write_python_float(&mut out, f);
+        super::super::super::writer::write_py_float(&mut out, f);
         String::from_utf8(out).unwrap()
     }
 
@@ -287,13 +144,13 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        write_value(&mut out, &v, false, None, 0);
+        write_py_value(&mut out, &v, false, None);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"timestamp": 3, "requests": [{"prompt": "é", "Prompt Length": 2, "x": 1.0}], "e": {}, "l": []}"#
         );
         let mut out = Vec::new();
-        write_value(&mut out, &v, true, Some(4), 0);
+        write_py_value(&mut out, &v, true, Some(0));
         // json.dumps(v, indent=4)
         let want = "{\n    \"timestamp\": 3,\n    \"requests\": [\n        {\n            \"prompt\": \"\\u00e9\",\n            \"Prompt Length\": 2,\n            \"x\": 1.0\n        }\n    ],\n    \"e\": {},\n    \"l\": []\n}";
         assert_eq!(String::from_utf8(out).unwrap(), want);
@@ -330,7 +187,7 @@ mod tests {
             format_jsonl(&mut generated, &e, ascii);
             let entry = read_all("g.jsonl", &generated).unwrap().remove(0);
             let mut rewritten = Vec::new();
-            write_object(&mut rewritten, &entry.fields, ascii, None, 0);
+            write_py_object(&mut rewritten, &entry.fields, ascii, None);
             rewritten.push(b'\n');
             assert_eq!(
                 String::from_utf8(rewritten).unwrap(),
