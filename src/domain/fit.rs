@@ -6,9 +6,9 @@
 //! parameter `n` (a prefix length, a window length, an attempt number), measures its token count, stops at
 //! an exact count, keeps the best miss, and moves `n` as the [`Policy`] says, for at most `rounds` rounds.
 //!
-//! Its users only choose a policy and build candidates: traces ([`super::exact`]: prefixes of a source,
-//! clamped, walking outwards from tried cuts), dataset generators ([`super::datasets_tools::text`]: windows
-//! of a corpus, stopping at a repeated length) and agent prompts ([`super::agent::prompt`]: a text repaired
+//! Its users only choose a policy and build candidates: traces (`exact`: prefixes of a source,
+//! clamped, walking outwards from tried cuts), dataset generators (`datasets_tools::text`: windows
+//! of a corpus, stopping at a repeated length) and agent prompts (`agent::prompt`: a text repaired
 //! in place, one numbered attempt a round).
 
 use super::tokenizer::{TokenCounter, TokenizerError};

@@ -15,6 +15,7 @@ use super::*;
 use crate::domain::files::PathResolver;
 use crate::domain::lengths::TokenizedDataset;
 use crate::domain::spec::OutputFormat;
+use crate::domain::spec::TraceType;
 use crate::domain::tokenizer::{TokenCounter, TokenizerError};
 use crate::domain::writer::{VecSink, WorkloadFile};
 

@@ -21,8 +21,6 @@ pub mod timeline;
 
 pub use self::fit::*;
 pub use self::read::CsvInput;
-#[cfg(test)]
-use self::read::*;
 pub use self::spec::*;
 pub use self::time::*;
 pub use self::timeline::*;
@@ -91,6 +89,7 @@ pub(crate) fn generate_stat(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::files::InputError;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
