@@ -2,6 +2,7 @@
 //! requests/s (streamed answers of 4 tokens) and peak RSS. `cargo bench --bench replay [-- SECONDS]`.
 #![allow(unreachable_pub)]
 
+#[allow(dead_code)] // the bench uses the mock server, not its request log
 #[path = "../tests/replay/mock.rs"]
 mod mock;
 

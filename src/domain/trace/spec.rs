@@ -204,7 +204,7 @@ pub fn validate(ty: TraceType, trace: Option<&TraceSpec>) -> Result<(), SpecErro
         if ty == TraceType::Mooncake && !(MIN_BLOCK_SIZE..=1 << 20).contains(&t.block_size) {
             return Err(spec_err(
                 "trace.block_size",
-                format!("must be within [{}, 1048576]", MIN_BLOCK_SIZE),
+                format!("must be within [{MIN_BLOCK_SIZE}, 1048576]"),
             ));
         }
         if ty != TraceType::Mooncake && t.block_size != DEFAULT_BLOCK_SIZE {
