@@ -136,13 +136,23 @@ pub async fn submit(
 
 /// List jobs, newest first (paginated).
 #[utoipa::path(get, path = "/v1/workloads", tag = "workloads", params(ListQuery),
-    responses((status = 200, body = JobList)), security(("bearer" = [])))]
+    responses((status = 200, body = JobList),
+        (status = 400, description = "Invalid query, or `after` names no listed job", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> AppJsonOut<JobList> {
+) -> Result<AppJsonOut<JobList>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let (records, next) = state.jobs.list(limit, q.after.as_deref());
+    let (records, next) = state.jobs.list(limit, q.after.as_deref()).ok_or_else(|| {
+        let mut e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "`after` names no listed job (deleted or expired): list again without `after`",
+        );
+        e.field = Some("after".into());
+        e
+    })?;
     let items = records
         .into_iter()
         .map(|r| {
@@ -150,7 +160,7 @@ pub async fn list(
             JobView::new(r, p)
         })
         .collect();
-    AppJsonOut(JobList { items, next })
+    Ok(AppJsonOut(JobList { items, next }))
 }
 
 fn job_or_404(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {

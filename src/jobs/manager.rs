@@ -324,7 +324,14 @@ impl JobManager {
     }
 
     /// Jobs, newest first: `limit` of them after the job `after` (exclusive).
-    pub fn list(&self, limit: usize, after: Option<&str>) -> (Vec<JobRecord>, Option<String>) {
+    ///
+    /// `None` when `after` names no listed job (deleted, expired or never listed): the client must start
+    /// again from the first page rather than silently get it again and loop.
+    pub fn list(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Option<(Vec<JobRecord>, Option<String>)> {
         let mut all: Vec<JobRecord> = self
             .inner
             .jobs
@@ -338,14 +345,15 @@ impl JobManager {
                 .cmp(&a.created_at)
                 .then_with(|| b.id.cmp(&a.id))
         });
-        let start = after
-            .and_then(|a| all.iter().position(|r| r.id == a))
-            .map_or(0, |p| p + 1);
+        let start = match after {
+            None => 0,
+            Some(a) => all.iter().position(|r| r.id == a)? + 1,
+        };
         let page: Vec<JobRecord> = all.iter().skip(start).take(limit).cloned().collect();
         let next = (start + page.len() < all.len())
             .then(|| page.last().map(|r| r.id.clone()))
             .flatten();
-        (page, next)
+        Some((page, next))
     }
 
     /// Cancels a queued or running job and deletes its files; removes a finished job. False when unknown.

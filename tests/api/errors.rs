@@ -251,3 +251,45 @@ async fn with_a_token_every_v1_answer_is_401_first() {
     let res = app.client.get(app.url("/nope")).send().await.unwrap();
     problem(res, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn paging_follows_next_and_an_unknown_cursor_is_400() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let v: serde_json::Value = app
+            .submit(crate::helpers::small_spec())
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let first = app.get_json("/v1/workloads?limit=2").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_str().expect("a next cursor").to_string();
+    let second = app
+        .get_json(&format!("/v1/workloads?limit=2&after={next}"))
+        .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["next"].is_null(), "{second}");
+    let mut seen: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+    // A cursor that names no job does not silently restart at page 1.
+    let res = app
+        .client
+        .get(app.url("/v1/workloads?after=0123456789abcdef0123456789abcdef"))
+        .send()
+        .await
+        .unwrap();
+    let v = problem(res, 400, "bad_request").await;
+    assert_eq!(v["field"], "after");
+}
