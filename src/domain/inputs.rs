@@ -19,7 +19,7 @@ use super::tokenizer::{TokenCounter, TokenizerError, TokenizerPolicy};
 
 // The manifest's record of an input. It belongs in `files` (below this module) and is imported from there once
 // it moves; `run` does not import this module, so there is no cycle.
-use super::run::InputFile;
+use super::files::InputFile;
 
 /// How many tokenized collections an [`InputCache`] keeps in memory.
 const KEPT_COLLECTIONS: usize = 4;

@@ -30,7 +30,7 @@ use self::dag::{Event, EventKind, ModelCall, SCHEMA_VERSION, Slot, Timeline};
 use self::prompt::{PromptFactory, TokenizerPrompts};
 pub use self::spec::{CONFIG_FILE_FIELD, validate_spec};
 use self::spec::{inline_error, spec_error};
-use super::dataset::{Dataset, Schema, SessionId};
+use super::dataset::SessionId;
 use super::emit::{GenerateError, GenerateInput, Progress, Summary};
 use super::files::{FileResolver, InputError};
 use super::spec::{GenerationSpec, ValidatedSpec};
@@ -94,20 +94,7 @@ fn read_text(name: &str, path: &Path) -> Result<String, InputError> {
 
 /// The empty prompt collection used for `trace_type: agent`, which reads no prompt file (prompts are built
 /// with the tokenizer).
-pub fn no_prompts() -> Dataset {
-    use sha2::{Digest, Sha256};
-    Dataset {
-        name: "none (agent prompts are synthetic)".to_string(),
-        schema: Schema::Plain,
-        prompts: Vec::new(),
-        completions: Vec::new(),
-        sessions: Vec::new(),
-        skipped_records: 0,
-        records: 0,
-        sha256: hex::encode(Sha256::digest(b"")),
-        bytes: 0,
-    }
-}
+pub use crate::domain::inputs::no_prompts;
 
 /// Generates the agent workload of `spec` (`trace_type: agent`).
 pub fn generate_agent(
