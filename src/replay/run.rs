@@ -125,6 +125,19 @@ async fn one_request(
         Endpoint::Completions => Value::String(p.prompt.clone()),
         Endpoint::Chat => json!([{ "role": "user", "content": p.prompt }]),
     };
+    let (sent, o) = send_one(&ctx, &p, input, permit).await;
+    let r = record(&ctx, &p, sent, wait, false, &o);
+    let _ = ctx.records.send(r);
+}
+
+/// Sends one request with `input` as its prompt or messages; the in-flight slot is released when the
+/// response has ended. Returns when it was handed to the client, and what came back.
+async fn send_one(
+    ctx: &Ctx,
+    p: &Planned,
+    input: Value,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> (Instant, Outcome) {
     let body = ctx.target.body(input, p.output_length);
     let sent = Instant::now();
     let o = send(
@@ -137,8 +150,7 @@ async fn one_request(
     )
     .await;
     drop(permit);
-    let r = record(&ctx, &p, sent, wait, false, &o);
-    let _ = ctx.records.send(r);
+    (sent, o)
 }
 
 async fn session(ctx: Arc<Ctx>, mut turns: mpsc::UnboundedReceiver<Turn>) {
@@ -183,18 +195,7 @@ async fn session(ctx: Arc<Ctx>, mut turns: mpsc::UnboundedReceiver<Turn>) {
                 Value::String(context.clone())
             }
         };
-        let body = ctx.target.body(input, p.output_length);
-        let sent = Instant::now();
-        let o = send(
-            &ctx.client,
-            &ctx.target,
-            &ctx.url,
-            &body,
-            &ctx.headers,
-            sent,
-        )
-        .await;
-        drop(permit);
+        let (sent, o) = send_one(&ctx, &p, input, permit).await;
         prev_done = Some(Instant::now());
         match ctx.target.endpoint {
             Endpoint::Chat => {
