@@ -111,6 +111,17 @@ impl<R: Rng> Iterator for Arrivals<R> {
     }
 }
 
+/// Most requests a rate series may produce (about; as for `constant` traffic).
+pub const MAX_REQUESTS: f64 = 1e9;
+
+/// The expected number of arrivals of a rate function.
+pub fn expected_requests(pieces: &[RatePiece]) -> f64 {
+    pieces
+        .iter()
+        .map(|p| p.rate_per_s.max(0.0) * (p.end_ms - p.start_ms) / 1000.0)
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 pub use super::emit::{
     GenerateError, GenerateInput, MatchSummary, Progress, Summary, rng_for, streams,
 };
-use super::spec::{TraceType, ValidatedSpec};
+use super::spec::{Shape, ValidatedSpec};
 use super::writer::EntrySink;
 
 /// Generates the workload described by `spec` into `sink`.
@@ -13,14 +13,12 @@ pub fn generate(
     input: GenerateInput<'_>,
     sink: &mut dyn EntrySink,
 ) -> Result<Summary, GenerateError> {
-    match spec.spec().trace_type {
-        TraceType::Constant => super::constant::generate_constant(spec, input, sink),
-        TraceType::Synthetic => super::pattern::generate_synthetic(spec, input, sink),
-        TraceType::Stat => super::stat::generate_stat(spec, input, sink),
-        TraceType::Agent => super::agent::generate_agent(spec, input, sink),
-        TraceType::Azure | TraceType::Mooncake | TraceType::Burstgpt | TraceType::Generic => {
-            super::trace::generate_trace(spec, input, sink)
-        }
+    match spec.shape() {
+        Shape::Constant => super::constant::generate_constant(spec, input, sink),
+        Shape::Synthetic(syn) => super::pattern::generate_synthetic(spec, syn, input, sink),
+        Shape::Stat(stat) => super::stat::generate_stat(spec, stat, input, sink),
+        Shape::Agent(source) => super::agent::generate_agent(spec, source, input, sink),
+        Shape::Trace(kind, trace) => super::trace::generate_trace(spec, *kind, trace, input, sink),
     }
 }
 
@@ -30,7 +28,7 @@ mod tests {
     use crate::domain::arrival::ArrivalKind;
     use crate::domain::dataset::parse_jsonl;
     use crate::domain::lengths::TokenizedDataset;
-    use crate::domain::spec::GenerationSpec;
+    use crate::domain::spec::{GenerationSpec, TraceType};
     use crate::domain::spec::OutputLengthSource;
     use crate::domain::tokenizer::TokenCounter;
     use crate::domain::writer::VecSink;

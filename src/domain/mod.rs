@@ -10,6 +10,7 @@ pub mod constant;
 pub mod dataset;
 pub mod datasets_tools;
 pub mod emit;
+pub mod errors;
 pub mod exact;
 pub mod files;
 pub mod fit;

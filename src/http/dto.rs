@@ -220,8 +220,8 @@ impl JobView {
             summary: rec.summary,
             error: rec.error.map(|e| Problem {
                 kind: "about:blank".into(),
-                title: "Job failed".into(),
-                status: 500,
+                title: super::error::job_error_title(e.code).into(),
+                status: super::error::status_for(e.code).as_u16(),
                 detail: e.detail,
                 code: e.code,
                 request_id: None,

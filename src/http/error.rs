@@ -147,6 +147,42 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The HTTP status of each error code: the one place codes map to statuses (job errors embedded in a job
+/// view use it too, so a cancelled job does not claim a 500).
+pub fn status_for(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest | ErrorCode::InvalidJson => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidSpec
+        | ErrorCode::InvalidDataset
+        | ErrorCode::InvalidTrace
+        | ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::NotReady | ErrorCode::Cancelled => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::ShuttingDown | ErrorCode::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::Internal | ErrorCode::GenerationFailed => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The title of a job's error object, by code.
+pub fn job_error_title(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Cancelled => "Job cancelled",
+        ErrorCode::Timeout => "Job timed out",
+        ErrorCode::Interrupted => "Job interrupted by a server stop",
+        ErrorCode::InvalidSpec => "Invalid spec",
+        ErrorCode::InvalidInput | ErrorCode::InvalidDataset | ErrorCode::InvalidTrace => {
+            "Invalid input file"
+        }
+        _ => "Job failed",
+    }
+}
+
 impl From<crate::domain::spec::SpecError> for ApiError {
     fn from(e: crate::domain::spec::SpecError) -> Self {
         ApiError::invalid_spec(&e.field, &e.message)

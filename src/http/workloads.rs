@@ -45,6 +45,7 @@ pub(crate) fn submit_error(e: SubmitError) -> ApiError {
             err
         }
         SubmitError::Spec(s) => s.into(),
+        SubmitError::Storage(io) => ApiError::internal(io),
     }
 }
 

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codes::ErrorCode;
+use crate::domain::errors::{Classify, ErrorKind};
 use crate::domain::files::FileResolver;
 use crate::domain::generate::{GenerateError, Progress};
 use crate::domain::run::{RunError, RunInput, run_to_dir};
 use crate::domain::spec::{SpecError, ValidatedSpec};
 use crate::domain::utility::{Input, Operation, OutputOptions, UtilityError};
-use crate::domain::writer::{LineTap, SinkError};
+use crate::domain::writer::LineTap;
 
 use super::inputs::JobInputs;
 use super::job::{Job, list_files};
@@ -65,14 +66,15 @@ impl Work {
 /// A finished run: its summary and result files.
 pub(super) type Outcome = Result<(serde_json::Value, Vec<String>), RunError>;
 
-/// How a failed run ends its job: `None` when it was cancelled, else the error code.
-pub(super) fn failure_code(e: &RunError) -> Option<ErrorCode> {
-    match e {
-        RunError::Generate(GenerateError::Cancelled)
-        | RunError::Generate(GenerateError::Sink(SinkError::Closed)) => None,
-        RunError::Generate(GenerateError::Input(_)) => Some(ErrorCode::InvalidInput),
-        RunError::Generate(GenerateError::Spec(_)) => Some(ErrorCode::InvalidSpec),
-        _ => Some(ErrorCode::GenerationFailed),
+/// How a failed run ends its job: `None` when it was cancelled, else the error code. The one place domain
+/// error kinds become job codes; storage failures are `internal`, never a bad spec.
+pub(super) fn failure_code(e: &impl Classify) -> Option<ErrorCode> {
+    match e.kind() {
+        ErrorKind::Cancelled => None,
+        ErrorKind::Spec => Some(ErrorCode::InvalidSpec),
+        ErrorKind::Input => Some(ErrorCode::InvalidInput),
+        ErrorKind::Storage => Some(ErrorCode::Internal),
+        ErrorKind::Internal => Some(ErrorCode::GenerationFailed),
     }
 }
 
@@ -184,6 +186,7 @@ pub(super) fn utility(
 mod tests {
     use super::*;
     use crate::domain::files::InputError;
+    use crate::domain::writer::SinkError;
 
     #[test]
     fn cancelled_runs_have_no_code_and_failures_theirs() {
@@ -211,6 +214,6 @@ mod tests {
             path: "p".into(),
             source: std::io::Error::other("disk"),
         };
-        assert_eq!(failure_code(&io), Some(ErrorCode::GenerationFailed));
+        assert_eq!(failure_code(&io), Some(ErrorCode::Internal));
     }
 }

@@ -37,6 +37,9 @@ pub enum SubmitError {
     /// The spec refers to something that does not exist or is not allowed.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The job could not be recorded on disk (a storage failure, not the spec's fault).
+    #[error("the job could not be stored: {0}")]
+    Storage(std::io::Error),
 }
 
 struct Inner {
@@ -192,10 +195,7 @@ impl JobManager {
             Ok(job) => Arc::new(job),
             Err(e) => {
                 inner.queued.fetch_sub(1, Ordering::SeqCst);
-                return Err(SubmitError::Spec(SpecError {
-                    field: "spec".into(),
-                    message: format!("could not be stored: {e}"),
-                }));
+                return Err(SubmitError::Storage(e));
             }
         };
         tracing::info!(job_id = %id, status = "queued", kind = %work.kind(), "job queued");

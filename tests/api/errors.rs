@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, problem, small_spec};
 
 #[tokio::test]
 async fn routing_errors() {
@@ -181,6 +181,8 @@ async fn a_failed_job_carries_a_problem_and_no_files() {
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(v["status"], "failed", "{v}");
     assert_eq!(v["error"]["code"], "invalid_input");
+    assert_eq!(v["error"]["title"], "Invalid input file");
+    assert_eq!(v["error"]["status"], 422);
     let detail = v["error"]["detail"].as_str().unwrap();
     assert!(
         detail.contains(":3") && detail.contains("Success"),
@@ -292,4 +294,20 @@ async fn paging_follows_next_and_an_unknown_cursor_is_400() {
         .unwrap();
     let v = problem(res, 400, "bad_request").await;
     assert_eq!(v["field"], "after");
+}
+
+#[tokio::test]
+async fn a_storage_failure_is_a_500_internal_without_the_path_not_a_bad_spec() {
+    let app = TestApp::spawn().await;
+    // The job directory cannot be created: its parent is now a file.
+    let jobs = app.dir.path().join("workloads");
+    std::fs::remove_dir_all(&jobs).unwrap();
+    std::fs::write(&jobs, "not a directory").unwrap();
+    let res = app.submit(small_spec()).await;
+    let p = problem(res, 500, "internal").await;
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains(app.dir.path().to_str().unwrap()),
+        "no server path in {detail}"
+    );
 }

@@ -140,6 +140,10 @@ async fn streaming_client_that_goes_away_cancels_the_job() {
     let done = app.wait_done(loc.rsplit('/').next().unwrap()).await;
     assert_eq!(done["status"], "cancelled", "{done}");
     assert!(done["files"].as_array().unwrap().is_empty());
+    // The job's error object says it was cancelled, not that the server failed.
+    assert_eq!(done["error"]["code"], "cancelled", "{done}");
+    assert_eq!(done["error"]["title"], "Job cancelled");
+    assert_eq!(done["error"]["status"], 409);
 }
 
 #[tokio::test]
@@ -392,6 +396,8 @@ async fn finished_jobs_survive_a_restart_and_unfinished_ones_are_interrupted() {
     let g = app.job("0123456789abcdef0123456789abcdef").await;
     assert_eq!(g["status"], "failed");
     assert_eq!(g["error"]["code"], "interrupted");
+    assert_eq!(g["error"]["title"], "Job interrupted by a server stop");
+    assert_eq!(g["error"]["status"], 503);
     assert!(!ghost.join(".workload.jsonl.partial-1").exists());
 }
 

@@ -28,12 +28,12 @@ use serde_json::{Value, json};
 use self::config::AgentConfig;
 use self::dag::{Event, EventKind, ModelCall, SCHEMA_VERSION, Slot, Timeline};
 use self::prompt::{PromptFactory, TokenizerPrompts};
-pub use self::spec::{CONFIG_FILE_FIELD, validate_spec};
-use self::spec::{inline_error, spec_error};
+use self::spec::spec_error;
+pub use self::spec::{AgentSource, CONFIG_FILE_FIELD, section};
 use super::dataset::SessionId;
 use super::emit::{GenerateError, GenerateInput, Progress, Summary};
 use super::files::{FileResolver, InputError};
-use super::spec::{GenerationSpec, ValidatedSpec};
+use super::spec::ValidatedSpec;
 use super::stats::{ErrorCollector, Histogram, round3};
 use super::writer::{Entry, EntryExtra, EntrySink, Request};
 
@@ -64,20 +64,17 @@ pub fn parse_config_file(name: &str, text: &str) -> Result<AgentConfig, InputErr
     })
 }
 
-/// Loads the spec's agent config: the inline object, or the file named by `agent_config`.
+/// Loads the agent config of a validated spec: the inline one, or the file named by `agent_config`.
 pub fn load_config(
-    spec: &GenerationSpec,
+    source: &AgentSource,
     files: &dyn FileResolver,
 ) -> Result<AgentConfig, GenerateError> {
-    match (&spec.agent, &spec.agent_config) {
-        (Some(v), _) => Ok(AgentConfig::from_value(v).map_err(inline_error)?),
-        (None, Some(name)) => {
+    match source {
+        AgentSource::Inline(cfg) => Ok(cfg.clone()),
+        AgentSource::File(name) => {
             let path = files.resolve(CONFIG_FILE_FIELD, name)?;
             let text = read_text(name, &path)?;
             Ok(parse_config_file(name, &text)?)
-        }
-        (None, None) => {
-            Err(spec_error(CONFIG_FILE_FIELD, "is required for trace_type agent").into())
         }
     }
 }
@@ -99,10 +96,11 @@ pub use crate::domain::inputs::no_prompts;
 /// Generates the agent workload of `spec` (`trace_type: agent`).
 pub fn generate_agent(
     spec: &ValidatedSpec,
+    source: &AgentSource,
     input: GenerateInput<'_>,
     sink: &mut dyn EntrySink,
 ) -> Result<Summary, GenerateError> {
-    let cfg = load_config(spec.spec(), input.files)?;
+    let cfg = load_config(source, input.files)?;
     let (seed, from_config) = match cfg.seed {
         Some(s) => (s, true),
         None => (i128::from(spec.seed()), false),

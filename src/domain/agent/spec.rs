@@ -27,13 +27,23 @@ pub(super) fn inline_error(e: AgentConfigError) -> SpecError {
     }
 }
 
+/// Where a validated agent spec's config comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentSource {
+    /// Given inline as `agent` (already parsed and checked).
+    Inline(AgentConfig),
+    /// The file (CLI: a path; service: an uploaded id) named by `agent_config`, read when the job runs.
+    File(String),
+}
+
 /// Checks the agent fields of a spec: `agent` (inline config) or `agent_config` (file) for `trace_type:
-/// agent`, and neither for other trace types. An inline config is validated here.
-pub fn validate_spec(
+/// agent`, and neither for other trace types. An inline config is parsed and validated here. Returns the
+/// typed section for `trace_type: agent`, None for the other types.
+pub fn section(
     trace_type: TraceType,
     agent: Option<&Value>,
     agent_config: Option<&String>,
-) -> Result<(), SpecError> {
+) -> Result<Option<AgentSource>, SpecError> {
     let is_agent = trace_type == TraceType::Agent;
     match (agent, agent_config) {
         (Some(_), _) if !is_agent => Err(spec_error("agent", "is only used with trace_type agent")),
@@ -50,10 +60,13 @@ pub fn validate_spec(
             "is required for trace_type agent (a config file; or give the config inline as \"agent\", \
              e.g. {} for every default)",
         )),
-        (Some(v), None) => AgentConfig::from_value(v).map(|_| ()).map_err(inline_error),
+        (Some(v), None) => Ok(Some(AgentSource::Inline(
+            AgentConfig::from_value(v).map_err(inline_error)?,
+        ))),
         (None, Some(name)) if name.trim().is_empty() => {
             Err(spec_error(CONFIG_FILE_FIELD, "must not be empty"))
         }
-        _ => Ok(()),
+        (None, Some(name)) => Ok(Some(AgentSource::File(name.clone()))),
+        (None, None) => Ok(None),
     }
 }

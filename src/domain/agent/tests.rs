@@ -8,6 +8,7 @@ use std::io::Read;
 
 use serde_json::{Value, json};
 
+use crate::domain::spec::GenerationSpec;
 use super::config::AgentConfig;
 use super::dag::session_starts;
 use super::prompt::PromptFactory;

@@ -17,7 +17,7 @@ pub mod spec;
 
 pub use self::model::*;
 pub use self::spec::*;
-use crate::domain::arrival::{Arrivals, RatePiece};
+use crate::domain::arrival::{Arrivals, MAX_REQUESTS, RatePiece, expected_requests};
 use crate::domain::emit::{GenerateError, GenerateInput, Summary, emit_matched, rng_for, streams};
 use crate::domain::files::InputError;
 use crate::domain::spec::{SpecError, ValidatedSpec};
@@ -134,13 +134,11 @@ impl SyntheticSeries {
 /// Generates a `synthetic` workload: arrivals following the rate series, lengths from the point each falls in.
 pub(crate) fn generate_synthetic(
     spec: &ValidatedSpec,
+    syn: &SyntheticSpec,
     input: GenerateInput<'_>,
     sink: &mut dyn EntrySink,
 ) -> Result<Summary, GenerateError> {
     let s = spec.spec();
-    let default = SyntheticSpec::default();
-    let syn = s.synthetic.as_ref().unwrap_or(&default);
-    syn.validate(s.duration_ms, s.interval_ms)?;
     let traffic = load(syn, Series::Traffic, &input)?.ok_or_else(|| SpecError {
         field: "synthetic.traffic_pattern".into(),
         message: "is required".into(),

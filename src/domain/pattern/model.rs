@@ -7,8 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::domain::arrival::RatePiece;
-
 /// Most grid points a synthetic series may have (`duration_ms / interval_ms`).
 pub const MAX_POINTS: u64 = 10_000_000;
 
@@ -271,17 +269,6 @@ impl Pattern {
             })
             .collect()
     }
-}
-
-/// Most requests a rate series may produce (about; as for `constant` traffic).
-pub const MAX_REQUESTS: f64 = 1e9;
-
-/// The expected number of arrivals of a rate function.
-pub fn expected_requests(pieces: &[RatePiece]) -> f64 {
-    pieces
-        .iter()
-        .map(|p| p.rate_per_s.max(0.0) * (p.end_ms - p.start_ms) / 1000.0)
-        .sum()
 }
 
 /// Rounds a length pattern value to whole tokens, at least 1.

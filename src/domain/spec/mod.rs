@@ -12,10 +12,15 @@ pub use self::common::{
     LengthPolicy, LengthSpec, OutputFormat, OutputLengthSource, OutputSpec, SamplingSpec,
     SpecError, TraceType, TrafficSpec,
 };
+pub use super::agent::spec::AgentSource;
 use super::arrival::ArrivalKind;
+pub use super::pattern::spec::SyntheticSpec;
 use super::sampler::Tolerance;
+pub use super::stat::spec::StatSpec;
 use super::tokenizer::DEFAULT_TOKENIZER;
-pub use super::trace::spec::{Grouping, TimestampUnit, TraceColumns, TraceFormat, TraceSpec};
+pub use super::trace::spec::{
+    Grouping, TimestampUnit, TraceColumns, TraceFormat, TraceKind, TraceSpec,
+};
 
 /// The generation spec (the JSON accepted by `generate --spec` and `POST /v1/workloads`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,10 +69,10 @@ pub struct GenerationSpec {
     pub output: OutputSpec,
     /// `synthetic` trace options: sine patterns of rate and lengths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub synthetic: Option<super::pattern::spec::SyntheticSpec>,
+    pub synthetic: Option<SyntheticSpec>,
     /// `stat` trace options: Grafana-exported statistics files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stat: Option<super::stat::spec::StatSpec>,
+    pub stat: Option<StatSpec>,
     /// Agent-session config given inline (`trace_type: agent`): the reference's keys, e.g.
     /// `{"num_sessions": 10, "turns_per_session": [2, 5], "seed": 17}`; `{}` for every default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,10 +102,41 @@ fn default_interval() -> u64 {
     1000
 }
 
+/// The traffic shape of a validated spec, with its own section (checked by the shape's module). The wire
+/// document keeps `trace_type` plus one optional object per shape; [`GenerationSpec::validate`] turns that
+/// into exactly one of these, so a generator never looks at another shape's section.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// `constant`: a fixed rate with Poisson, gamma or uniform arrivals (the `traffic` object).
+    Constant,
+    /// `synthetic`: sine patterns of rate and lengths.
+    Synthetic(SyntheticSpec),
+    /// `stat`: Grafana-exported statistics files.
+    Stat(StatSpec),
+    /// `azure`, `mooncake`, `burstgpt`, `generic`: a trace file replayed.
+    Trace(TraceKind, TraceSpec),
+    /// `agent`: agent sessions from a config.
+    Agent(AgentSource),
+}
+
+impl Shape {
+    /// The `trace_type` of this shape (for a trace, its kind).
+    pub fn trace_type(&self) -> TraceType {
+        match self {
+            Shape::Constant => TraceType::Constant,
+            Shape::Synthetic(_) => TraceType::Synthetic,
+            Shape::Stat(_) => TraceType::Stat,
+            Shape::Trace(kind, _) => kind.trace_type(),
+            Shape::Agent(_) => TraceType::Agent,
+        }
+    }
+}
+
 /// A spec whose values have been checked; `seed` is always set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedSpec {
     spec: GenerationSpec,
+    shape: Shape,
     seed: u64,
 }
 
@@ -108,6 +144,11 @@ impl ValidatedSpec {
     /// The normalized spec (defaults filled in, `seed` set).
     pub fn spec(&self) -> &GenerationSpec {
         &self.spec
+    }
+
+    /// The traffic shape and its section.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     /// The seed.
@@ -254,26 +295,42 @@ impl GenerationSpec {
                 ));
             }
         }
+        // Each shape checks its own section (in this order, so the first error reported stays the same).
+        let mut shape = None;
         if self.trace_type == TraceType::Synthetic {
-            self.synthetic
-                .get_or_insert_with(Default::default)
-                .validate(self.duration_ms, self.interval_ms)?;
+            let syn = self.synthetic.get_or_insert_with(Default::default);
+            syn.validate(self.duration_ms, self.interval_ms)?;
+            shape = Some(Shape::Synthetic(syn.clone()));
         }
         if self.trace_type == TraceType::Stat {
-            self.stat.get_or_insert_with(Default::default).validate()?;
+            let stat = self.stat.get_or_insert_with(Default::default);
+            stat.validate()?;
+            shape = Some(Shape::Stat(stat.clone()));
         }
-        crate::domain::agent::spec::validate_spec(
+        if let Some(a) = crate::domain::agent::spec::section(
             self.trace_type,
             self.agent.as_ref(),
             self.agent_config.as_ref(),
-        )?;
-        crate::domain::trace::spec::validate(self.trace_type, self.trace.as_ref())?;
+        )? {
+            shape = Some(Shape::Agent(a));
+        }
+        if let Some((kind, t)) =
+            crate::domain::trace::spec::section(self.trace_type, self.trace.as_ref())?
+        {
+            shape = Some(Shape::Trace(kind, t));
+        }
+        let shape = shape.unwrap_or(Shape::Constant);
+        debug_assert_eq!(shape.trace_type().as_str(), self.trace_type.as_str());
         if self.dataset.is_none() && self.prompt_file.is_none() {
             self.dataset = Some(crate::domain::sample::SAMPLE_DATASET_ID.to_string());
         }
         let seed = self.seed.unwrap_or_else(rand::random);
         self.seed = Some(seed);
-        Ok(ValidatedSpec { spec: self, seed })
+        Ok(ValidatedSpec {
+            spec: self,
+            shape,
+            seed,
+        })
     }
 }
 

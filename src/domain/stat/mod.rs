@@ -25,23 +25,19 @@ pub use self::spec::*;
 pub use self::time::*;
 pub use self::timeline::*;
 use crate::domain::arrival::Arrivals;
+use crate::domain::arrival::{MAX_REQUESTS, expected_requests};
 use crate::domain::emit::{GenerateError, GenerateInput, Summary, emit_matched, rng_for, streams};
-use crate::domain::pattern::model::{MAX_REQUESTS, expected_requests};
 use crate::domain::spec::ValidatedSpec;
 use crate::domain::writer::EntrySink;
 
 /// Generates a `stat` workload.
 pub(crate) fn generate_stat(
     spec: &ValidatedSpec,
+    stat: &StatSpec,
     input: GenerateInput<'_>,
     sink: &mut dyn EntrySink,
 ) -> Result<Summary, GenerateError> {
     let s = spec.spec();
-    let stat = s
-        .stat
-        .as_ref()
-        .ok_or_else(|| spec_err("stat.traffic_file", "is required"))?;
-    stat.validate()?;
     let timeline = StatTimeline::load(stat, s.interval_ms, input.files)?;
     let mut rng = rng_for(spec.seed(), streams::LENGTHS);
     let pieces = timeline.pieces(stat.qps_scale, stat.rate_noise, s.duration_ms, &mut rng);

@@ -30,7 +30,7 @@ use crate::domain::exact::ExactBuilder;
 use crate::domain::files::InputError;
 use crate::domain::lengths::TokenizedDataset;
 use crate::domain::sampler::{PickKind, Sampler, Tolerance};
-use crate::domain::spec::{LengthPolicy, OutputLengthSource, TraceType, ValidatedSpec};
+use crate::domain::spec::{LengthPolicy, OutputLengthSource, ValidatedSpec};
 use crate::domain::writer::{Entry, EntrySink, Request};
 
 pub mod azure;
@@ -48,7 +48,7 @@ mod group;
 
 /// Opens the row reader for a trace type.
 pub fn open_reader(
-    ty: TraceType,
+    kind: TraceKind,
     t: &TraceSpec,
     path: &Path,
 ) -> Result<Box<dyn RowReader>, InputError> {
@@ -56,17 +56,11 @@ pub fn open_reader(
     let f = std::fs::File::open(path)
         .map_err(|e| InputError::file(name, format!("cannot open: {e}")))?;
     let r = std::io::BufReader::with_capacity(1 << 16, f);
-    Ok(match ty {
-        TraceType::Azure => Box::new(azure::AzureReader::new(r, name)?),
-        TraceType::Mooncake => Box::new(mooncake::MooncakeReader::new(r, name)),
-        TraceType::Burstgpt => Box::new(burstgpt::BurstReader::new(r, name, t)?),
-        TraceType::Generic => generic::open(r, name, t)?,
-        other => {
-            return Err(InputError::file(
-                name,
-                format!("trace_type {} does not read trace files", other.as_str()),
-            ));
-        }
+    Ok(match kind {
+        TraceKind::Azure => Box::new(azure::AzureReader::new(r, name)?),
+        TraceKind::Mooncake => Box::new(mooncake::MooncakeReader::new(r, name)),
+        TraceKind::Burstgpt => Box::new(burstgpt::BurstReader::new(r, name, t)?),
+        TraceKind::Generic => generic::open(r, name, t)?,
     })
 }
 
@@ -353,23 +347,15 @@ impl Iterator for Rows {
 /// Generates a workload from a trace (`azure`, `mooncake`, `burstgpt`, `generic`).
 pub(crate) fn generate_trace(
     spec: &ValidatedSpec,
+    kind: TraceKind,
+    t: &TraceSpec,
     input: GenerateInput<'_>,
     sink: &mut dyn EntrySink,
 ) -> Result<Summary, GenerateError> {
     let s = spec.spec();
-    let ty = s.trace_type;
-    let t = s.trace.as_ref().ok_or_else(|| {
-        spec_err(
-            "trace.file",
-            format!(
-                "is required for trace_type {} (CLI: --traffic-file)",
-                ty.as_str()
-            ),
-        )
-    })?;
     let path = input.files.resolve("trace.file", &t.file)?;
     let duration = s.duration_ms;
-    let scan = scan(open_reader(ty, t, &path)?, input.cancel)?;
+    let scan = scan(open_reader(kind, t, &path)?, input.cancel)?;
     let mut c = Collector::default();
     c.s.notes.extend(scan.notes);
     if scan.rows == 0 {
@@ -382,9 +368,9 @@ pub(crate) fn generate_trace(
         return Ok(c.finish(duration));
     }
     let rows = match scan.first_unsorted_line {
-        None => Rows::Stream(open_reader(ty, t, &path)?),
+        None => Rows::Stream(open_reader(kind, t, &path)?),
         Some(line) => {
-            let mut all = open_reader(ty, t, &path)?.collect::<Result<Vec<_>, _>>()?;
+            let mut all = open_reader(kind, t, &path)?.collect::<Result<Vec<_>, _>>()?;
             all.sort_by_key(|r| r.time_us);
             c.s.notes.push(format!(
                 "the trace rows are not sorted by time (line {line} is earlier than the row before it); \
@@ -394,15 +380,15 @@ pub(crate) fn generate_trace(
             Rows::Sorted(all.into_iter())
         }
     };
-    let grouping = t.grouping.unwrap_or(if ty == TraceType::Azure {
+    let grouping = t.grouping.unwrap_or(if kind == TraceKind::Azure {
         Grouping::Window
     } else {
         Grouping::Exact
     });
     let window = t.group_interval_ms.unwrap_or(s.interval_ms).max(1);
     let mut tc = TimeControls::new(t, scan.origin_us, duration, spec.seed());
-    let mut emitter: Box<dyn GroupEmitter + '_> = match ty {
-        TraceType::Mooncake => Box::new(mooncake::BlockEmitter::new(spec, &input)?),
+    let mut emitter: Box<dyn GroupEmitter + '_> = match kind {
+        TraceKind::Mooncake => Box::new(mooncake::BlockEmitter::new(spec, t, &input)?),
         _ => Box::new(MatchedEmitter::new(spec, &input)?),
     };
     let mut group: Vec<TraceRow> = Vec::new();

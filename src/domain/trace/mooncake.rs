@@ -454,13 +454,11 @@ impl<'a> BlockEmitter<'a> {
     /// Encodes the text pool and probes the tokenizer for token-stable block concatenation.
     pub(super) fn new(
         spec: &ValidatedSpec,
+        trace: &super::spec::TraceSpec,
         input: &GenerateInput<'a>,
     ) -> Result<Self, GenerateError> {
         let s = spec.spec();
-        let block_size = s
-            .trace
-            .as_ref()
-            .map_or(super::spec::DEFAULT_BLOCK_SIZE, |t| t.block_size);
+        let block_size = trace.block_size;
         let tok = input.tokenizer;
         let special = tok.count("", s.add_special_tokens)?;
         let pool = token_pool(tok, input.data, POOL_TOKENS.max(block_size as usize * 8))?;

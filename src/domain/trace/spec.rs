@@ -148,16 +148,55 @@ pub(super) fn spec_err(field: &str, message: impl Into<String>) -> SpecError {
     }
 }
 
-/// True for the trace types replayed by this module.
-pub fn is_trace_type(t: TraceType) -> bool {
-    matches!(
-        t,
-        TraceType::Azure | TraceType::Mooncake | TraceType::Burstgpt | TraceType::Generic
-    )
+/// The trace types replayed by this module: the typed form of `trace_type` for [`Shape::Trace`].
+///
+/// [`Shape::Trace`]: crate::domain::spec::Shape::Trace
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceKind {
+    /// The Azure LLM inference trace (CSV).
+    Azure,
+    /// The Mooncake trace (JSONL with hash ids).
+    Mooncake,
+    /// The BurstGPT trace (CSV).
+    Burstgpt,
+    /// Any CSV/JSONL trace with named columns.
+    Generic,
 }
 
-/// Checks the `trace` object against the trace type.
-pub fn validate(ty: TraceType, trace: Option<&TraceSpec>) -> Result<(), SpecError> {
+impl TraceKind {
+    /// The trace kind of `t`, or None when `t` does not replay a trace file.
+    pub fn of(t: TraceType) -> Option<Self> {
+        match t {
+            TraceType::Azure => Some(Self::Azure),
+            TraceType::Mooncake => Some(Self::Mooncake),
+            TraceType::Burstgpt => Some(Self::Burstgpt),
+            TraceType::Generic => Some(Self::Generic),
+            TraceType::Constant | TraceType::Synthetic | TraceType::Stat | TraceType::Agent => None,
+        }
+    }
+
+    /// The `trace_type` it comes from.
+    pub fn trace_type(self) -> TraceType {
+        match self {
+            Self::Azure => TraceType::Azure,
+            Self::Mooncake => TraceType::Mooncake,
+            Self::Burstgpt => TraceType::Burstgpt,
+            Self::Generic => TraceType::Generic,
+        }
+    }
+}
+
+/// True for the trace types replayed by this module.
+pub fn is_trace_type(t: TraceType) -> bool {
+    TraceKind::of(t).is_some()
+}
+
+/// Checks the `trace` object against the trace type: the typed section for a trace type, None for the
+/// others (which must not have one).
+pub fn section(
+    ty: TraceType,
+    trace: Option<&TraceSpec>,
+) -> Result<Option<(TraceKind, TraceSpec)>, SpecError> {
     {
         let Some(t) = trace else {
             if is_trace_type(ty) {
@@ -169,14 +208,14 @@ pub fn validate(ty: TraceType, trace: Option<&TraceSpec>) -> Result<(), SpecErro
                     ),
                 ));
             }
-            return Ok(());
+            return Ok(None);
         };
-        if !is_trace_type(ty) {
+        let Some(kind) = TraceKind::of(ty) else {
             return Err(spec_err(
                 "trace",
                 "is only used by trace_type azure, mooncake, burstgpt or generic",
             ));
-        }
+        };
         if t.file.trim().is_empty() {
             return Err(spec_err(
                 "trace.file",
@@ -253,6 +292,6 @@ pub fn validate(ty: TraceType, trace: Option<&TraceSpec>) -> Result<(), SpecErro
                 "is only used by trace_type generic",
             ));
         }
-        Ok(())
+        Ok(Some((kind, t.clone())))
     }
 }

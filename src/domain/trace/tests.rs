@@ -11,7 +11,7 @@ use crate::domain::files::PathResolver;
 use crate::domain::generate::generate;
 use crate::domain::lengths::tokenize;
 use crate::domain::sample::sample_dataset;
-use crate::domain::spec::GenerationSpec;
+use crate::domain::spec::{GenerationSpec, TraceType};
 use crate::domain::tokenizer::TokenCounter;
 use crate::domain::writer::VecSink;
 
