@@ -45,6 +45,8 @@ pub enum ErrorCode {
     Interrupted,
     /// The job was cancelled (job error).
     Cancelled,
+    /// The job would exceed, or crossed, a limit of the server (requests, output bytes, prompt tokens).
+    LimitExceeded,
 }
 
 impl ErrorCode {
@@ -70,6 +72,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::Interrupted => "interrupted",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::LimitExceeded => "limit_exceeded",
         }
     }
 }

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::domain::limits::{
+    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_PROMPT_TOKENS, DEFAULT_MAX_REQUESTS, Limits,
+};
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogFormat {
@@ -15,6 +19,44 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line.
     Json,
+}
+
+/// What one generation job may build (`serve` and `generate`): the spec's estimate is checked before any
+/// work (422 `limit_exceeded` naming the field and the estimate), and a job that crosses the request or byte
+/// budget while it writes stops with `limit_exceeded` and leaves no result.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JobLimitArgs {
+    /// Most requests one workload may have.
+    #[arg(long, env = "WG_MAX_JOB_REQUESTS", default_value_t = DEFAULT_MAX_REQUESTS)]
+    pub max_job_requests: u64,
+    /// Most bytes one workload file may have.
+    #[arg(long, env = "WG_MAX_JOB_OUTPUT_BYTES", default_value_t = DEFAULT_MAX_OUTPUT_BYTES)]
+    pub max_job_output_bytes: u64,
+    /// Most tokens of one prompt that is built (exact lengths, Mooncake blocks, agent prompts).
+    #[arg(long, env = "WG_MAX_PROMPT_TOKENS", default_value_t = DEFAULT_MAX_PROMPT_TOKENS)]
+    pub max_prompt_tokens: u64,
+}
+
+impl Default for JobLimitArgs {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self {
+            max_job_requests: l.max_requests,
+            max_job_output_bytes: l.max_output_bytes,
+            max_prompt_tokens: l.max_prompt_tokens,
+        }
+    }
+}
+
+impl JobLimitArgs {
+    /// The domain limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_requests: self.max_job_requests,
+            max_output_bytes: self.max_job_output_bytes,
+            max_prompt_tokens: self.max_prompt_tokens,
+        }
+    }
 }
 
 /// Settings of `workload-generator serve`.
@@ -59,6 +101,9 @@ pub struct ServeConfig {
     /// Directory of extra tokenizers: `<dir>/<name>/tokenizer.json` or `<dir>/<name>.json`.
     #[arg(long, env = "WG_TOKENIZER_DIR")]
     pub tokenizer_dir: Option<PathBuf>,
+    /// Job limits.
+    #[command(flatten)]
+    pub limits: JobLimitArgs,
 }
 
 impl ServeConfig {
@@ -78,6 +123,7 @@ impl ServeConfig {
             auth_token: None,
             shutdown_grace_secs: 30,
             tokenizer_dir: None,
+            limits: JobLimitArgs::default(),
         }
     }
 

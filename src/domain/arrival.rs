@@ -111,9 +111,6 @@ impl<R: Rng> Iterator for Arrivals<R> {
     }
 }
 
-/// Most requests a rate series may produce (about; as for `constant` traffic).
-pub const MAX_REQUESTS: f64 = 1e9;
-
 /// The expected number of arrivals of a rate function.
 pub fn expected_requests(pieces: &[RatePiece]) -> f64 {
     pieces

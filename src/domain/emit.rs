@@ -55,6 +55,9 @@ pub enum GenerateError {
     /// Cancelled by the caller.
     #[error("generation was cancelled")]
     Cancelled,
+    /// The job would exceed, or crossed, one of its limits.
+    #[error(transparent)]
+    Limit(#[from] super::limits::LimitError),
     /// The sink failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -205,6 +208,11 @@ pub(crate) fn emit_matched(
         )?),
         LengthPolicy::Match => None,
     };
+    let prompt_target_field = if s.lengths.target_prompt_len.is_some() {
+        "lengths.target_prompt_len"
+    } else {
+        "prompt length target"
+    };
     for (ts, tin, tout) in times {
         if ts >= duration {
             break;
@@ -231,6 +239,8 @@ pub(crate) fn emit_matched(
         }
         let (prompt, plen) = match (&exact, tin) {
             (Some(ex), Some(t)) if t > 0 => {
+                spec.limits()
+                    .check_prompt_tokens(prompt_target_field, u64::from(t))?;
                 let (text, n) = ex.build(item, t)?;
                 (Cow::Owned(text), n)
             }

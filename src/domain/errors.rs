@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Cancelled,
     /// Reading or writing the server's own storage failed (full disk, permissions).
     Storage,
+    /// The job would exceed (or crossed) one of its limits (requests, bytes, prompt tokens).
+    Limit,
     /// Anything else that went wrong while working (a bug or an unexpected library failure).
     Internal,
 }
@@ -48,6 +50,7 @@ impl Classify for SinkError {
         match self {
             SinkError::Closed => ErrorKind::Cancelled,
             SinkError::Io(_) => ErrorKind::Storage,
+            SinkError::Limit(_) => ErrorKind::Limit,
         }
     }
 }
@@ -59,6 +62,7 @@ impl Classify for GenerateError {
             GenerateError::Input(_) => ErrorKind::Input,
             GenerateError::Tokenizer(t) => t.kind(),
             GenerateError::Cancelled => ErrorKind::Cancelled,
+            GenerateError::Limit(_) => ErrorKind::Limit,
             GenerateError::Sink(s) => s.kind(),
         }
     }

@@ -28,8 +28,8 @@ mod tests {
     use crate::domain::arrival::ArrivalKind;
     use crate::domain::dataset::parse_jsonl;
     use crate::domain::lengths::TokenizedDataset;
-    use crate::domain::spec::{GenerationSpec, TraceType};
     use crate::domain::spec::OutputLengthSource;
+    use crate::domain::spec::{GenerationSpec, TraceType};
     use crate::domain::tokenizer::TokenCounter;
     use crate::domain::writer::VecSink;
     use std::sync::Arc;

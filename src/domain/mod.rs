@@ -17,6 +17,7 @@ pub mod fit;
 pub mod generate;
 pub mod inputs;
 pub mod lengths;
+pub mod limits;
 pub mod pattern;
 pub mod plot;
 pub mod report;

@@ -10,11 +10,12 @@ pub use super::files::InputFile;
 use super::files::{FileResolver, RecordingResolver};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
 use super::lengths::TokenizedDataset;
+use super::limits::Limits;
 use super::plot::{AnalyzeError, AnalyzeOptions, write_atomic, write_plots_and_report};
 use super::report::{Report, Targets};
 use super::spec::{GenerationSpec, ValidatedSpec};
 use super::tokenizer::TokenCounter;
-use super::writer::{LineTap, WorkloadFile, workload_file_name};
+use super::writer::{Entry, EntrySink, LineTap, SinkError, WorkloadFile, workload_file_name};
 
 /// Name of the manifest file.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -121,6 +122,26 @@ pub struct RunInput<'a> {
     pub progress: &'a mut dyn FnMut(Progress),
 }
 
+/// The workload file under the job's run-time budget: the run stops with a [`LimitError`] the moment the
+/// workload crosses its request or byte limit, whatever the estimate said (the partial file is then removed).
+///
+/// [`LimitError`]: crate::domain::limits::LimitError
+struct Budgeted<'a> {
+    file: &'a mut WorkloadFile,
+    limits: Limits,
+    requests: u64,
+}
+
+impl EntrySink for Budgeted<'_> {
+    fn entry(&mut self, e: &Entry<'_>) -> Result<(), SinkError> {
+        self.file.entry(e)?;
+        self.requests += e.requests.len() as u64;
+        self.limits
+            .check_written(self.requests, self.file.bytes())
+            .map_err(SinkError::Limit)
+    }
+}
+
 /// Generates into `dir`: `workload.jsonl|json` and `manifest.json`.
 pub fn run_to_dir(
     spec: &ValidatedSpec,
@@ -135,6 +156,11 @@ pub fn run_to_dir(
     let mut file =
         WorkloadFile::create(dir, s.output.format, s.output.ascii, input.tap).map_err(io(dir))?;
     let recording = RecordingResolver::new(input.files);
+    let mut budgeted = Budgeted {
+        file: &mut file,
+        limits: *spec.limits(),
+        requests: 0,
+    };
     let summary = generate(
         spec,
         GenerateInput {
@@ -144,7 +170,7 @@ pub fn run_to_dir(
             cancel: input.cancel,
             progress: input.progress,
         },
-        &mut file,
+        &mut budgeted,
     )?;
     let mut inputs = input.inputs;
     inputs.extend(recording.inputs().map_err(io(dir))?);

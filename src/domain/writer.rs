@@ -335,6 +335,9 @@ pub enum SinkError {
     /// The consumer went away (a streaming client disconnected).
     #[error("the consumer of the workload stream went away")]
     Closed,
+    /// The workload crossed its request or byte budget.
+    #[error(transparent)]
+    Limit(#[from] super::limits::LimitError),
 }
 
 /// Receives entries in timestamp order.

@@ -155,7 +155,8 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidSpec
         | ErrorCode::InvalidDataset
         | ErrorCode::InvalidTrace
-        | ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        | ErrorCode::InvalidInput
+        | ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -176,6 +177,7 @@ pub fn job_error_title(code: ErrorCode) -> &'static str {
         ErrorCode::Timeout => "Job timed out",
         ErrorCode::Interrupted => "Job interrupted by a server stop",
         ErrorCode::InvalidSpec => "Invalid spec",
+        ErrorCode::LimitExceeded => "Job limit exceeded",
         ErrorCode::InvalidInput | ErrorCode::InvalidDataset | ErrorCode::InvalidTrace => {
             "Invalid input file"
         }

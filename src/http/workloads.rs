@@ -46,6 +46,12 @@ pub(crate) fn submit_error(e: SubmitError) -> ApiError {
         }
         SubmitError::Spec(s) => s.into(),
         SubmitError::Storage(io) => ApiError::internal(io),
+        SubmitError::Limit(l) => ApiError::new(
+            super::error::status_for(ErrorCode::LimitExceeded),
+            ErrorCode::LimitExceeded,
+            l.to_string(),
+        )
+        .with_field(l.field),
     }
 }
 

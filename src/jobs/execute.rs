@@ -74,6 +74,7 @@ pub(super) fn failure_code(e: &impl Classify) -> Option<ErrorCode> {
         ErrorKind::Spec => Some(ErrorCode::InvalidSpec),
         ErrorKind::Input => Some(ErrorCode::InvalidInput),
         ErrorKind::Storage => Some(ErrorCode::Internal),
+        ErrorKind::Limit => Some(ErrorCode::LimitExceeded),
         ErrorKind::Internal => Some(ErrorCode::GenerationFailed),
     }
 }

@@ -37,6 +37,9 @@ pub enum SubmitError {
     /// The spec refers to something that does not exist or is not allowed.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The job would exceed a limit of the server.
+    #[error(transparent)]
+    Limit(crate::domain::limits::LimitError),
     /// The job could not be recorded on disk (a storage failure, not the spec's fault).
     #[error("the job could not be stored: {0}")]
     Storage(std::io::Error),
@@ -159,6 +162,13 @@ impl JobManager {
             inner.metrics.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(SubmitError::ShuttingDown);
         }
+        let work = match work {
+            Work::Generate(spec) => Work::Generate(Box::new(
+                spec.limited(inner.cfg.limits.limits())
+                    .map_err(SubmitError::Limit)?,
+            )),
+            other => other,
+        };
         match &work {
             Work::Generate(spec) => self.check_references(spec)?,
             Work::Utility { inputs, .. } => {

@@ -311,3 +311,58 @@ async fn a_storage_failure_is_a_500_internal_without_the_path_not_a_bad_spec() {
         "no server path in {detail}"
     );
 }
+
+#[tokio::test]
+async fn a_spec_over_the_limits_is_refused_with_the_field_and_the_estimate() {
+    let app = TestApp::spawn().await;
+    // The repro: 10^5 qps for 10^7 ms is 10^9 requests.
+    let spec = json!({"trace_type": "constant", "duration_ms": 10_000_000u64, "traffic": {"target_qps": 1e5}});
+    let p = problem(app.submit(spec).await, 422, "limit_exceeded").await;
+    assert_eq!(p["field"], "traffic.target_qps");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("1000000000 requests"), "{detail}");
+    let spec = json!({"trace_type": "constant", "length_policy": "exact",
+        "lengths": {"target_prompt_len": 4294967295u64}});
+    let p = problem(app.submit(spec).await, 422, "limit_exceeded").await;
+    assert_eq!(p["field"], "lengths.target_prompt_len");
+    // Burstiness where gamma gaps underflow: a spec error, before any estimate.
+    let spec = json!({"trace_type": "constant", "duration_ms": 1000,
+        "traffic": {"target_qps": 1, "arrival": "gamma", "burstiness": 1e-300}});
+    let p = problem(app.submit(spec).await, 422, "invalid_spec").await;
+    assert_eq!(p["field"], "traffic.burstiness");
+}
+
+#[tokio::test]
+async fn a_job_that_crosses_its_budget_stops_with_limit_exceeded_and_no_files() {
+    let app = TestApp::spawn_with(|c| c.limits.max_job_output_bytes = 20_000).await;
+    // The estimate cannot know the sample prompts' sizes; the budget stops the job while it writes.
+    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 600_000, "traffic": {"target_qps": 5}});
+    let res = app
+        .client
+        .post(app.url("/v1/workloads?wait=true"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error"]["code"], "limit_exceeded");
+    assert_eq!(v["error"]["status"], 422);
+    assert!(
+        v["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("max_job_output_bytes"),
+        "{v}"
+    );
+    assert!(v["files"].as_array().unwrap().is_empty(), "{v}");
+    let id = v["id"].as_str().unwrap();
+    let dir = app.dir.path().join("workloads").join(id);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "job.json")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -123,7 +123,7 @@ async fn streaming_flow_returns_the_same_lines_as_the_file() {
 #[tokio::test]
 async fn streaming_client_that_goes_away_cancels_the_job() {
     let app = TestApp::spawn().await;
-    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 500.0}});
+    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 18_000_000, "traffic": {"target_qps": 500.0}});
     let res = app
         .client
         .post(app.url("/v1/workloads"))
@@ -206,7 +206,7 @@ async fn a_full_queue_answers_429_queue_full_with_retry_after() {
         c.queue_capacity = 1;
     })
     .await;
-    let long = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 1000.0}});
+    let long = json!({"trace_type": "constant", "seed": 1, "duration_ms": 9_000_000, "traffic": {"target_qps": 1000.0}});
     let submit = |spec: serde_json::Value| async {
         let res = app.submit(spec).await;
         assert_eq!(res.status().as_u16(), 202);
@@ -270,7 +270,7 @@ async fn a_full_queue_answers_429_queue_full_with_retry_after() {
 #[tokio::test]
 async fn delete_cancels_a_running_job_and_removes_its_files() {
     let app = TestApp::spawn().await;
-    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 1000.0}});
+    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 9_000_000, "traffic": {"target_qps": 1000.0}});
     let v: serde_json::Value = app.submit(spec).await.json().await.unwrap();
     let id = v["id"].as_str().unwrap().to_string();
     for _ in 0..200 {
@@ -309,7 +309,7 @@ async fn delete_cancels_a_running_job_and_removes_its_files() {
 #[tokio::test]
 async fn results_of_unfinished_jobs_are_409() {
     let app = TestApp::spawn_with(|c| c.workers = Some(1)).await;
-    let long = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 1000.0}});
+    let long = json!({"trace_type": "constant", "seed": 1, "duration_ms": 9_000_000, "traffic": {"target_qps": 1000.0}});
     let a: serde_json::Value = app.submit(long.clone()).await.json().await.unwrap();
     let id = a["id"].as_str().unwrap();
     let res = app

@@ -8,7 +8,7 @@ use crate::helpers::TestApp;
 async fn shutdown_interrupts_running_jobs_after_the_grace_period() {
     let app = TestApp::spawn_with(|c| c.shutdown_grace_secs = 0).await;
     let dir = app.dir.clone();
-    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 36_000_000, "traffic": {"target_qps": 1000.0}});
+    let spec = json!({"trace_type": "constant", "seed": 1, "duration_ms": 9_000_000, "traffic": {"target_qps": 1000.0}});
     let v: serde_json::Value = app.submit(spec).await.json().await.unwrap();
     let id = v["id"].as_str().unwrap().to_string();
     app.stop().await;

@@ -306,3 +306,37 @@ fn generate_with_sessions_writes_the_session_timeline() {
     assert!(sessions["turns_max"].as_u64().unwrap() <= 3);
     assert!(sessions["max_concurrent"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn limits_refuse_before_work_and_stop_a_run_that_crosses_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    // Before any work: 3.5 qps for 20 s is about 70 requests.
+    let out = generate(dir.path(), &["--max-job-requests", "10"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("traffic.target_qps") && err.contains("max_job_requests"),
+        "{err}"
+    );
+    assert!(!dir.path().join("workload.jsonl").exists());
+    // While writing: a trace is sized only when read, so the budget stops it and no file is left.
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/traces/azure_conv_2000.csv"
+    );
+    let out = bin()
+        .args(["generate", "--trace-type", "azure", "--traffic-file", trace])
+        .args(["--output-dir", dir.path().to_str().unwrap(), "--no-cache"])
+        .args(["--max-job-requests", "50"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("crossed its budget of 50 requests"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

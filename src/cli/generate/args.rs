@@ -187,6 +187,9 @@ pub struct GenerateArgs {
     /// Do not read or write the token-length cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Limits of the job (checked against the spec's estimate before any work, and while writing).
+    #[command(flatten)]
+    pub limits: crate::config::JobLimitArgs,
     /// synthetic: preset of the request rate.
     #[arg(long, value_enum, help_heading = "Synthetic patterns")]
     pub traffic_pattern: Option<PresetArg>,

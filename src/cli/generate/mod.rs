@@ -40,7 +40,7 @@ pub fn prompt_source(spec: &GenerationSpec) -> PromptSource {
 
 /// Runs `generate`.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let spec = args.to_spec()?.validate()?;
+    let spec = args.to_spec()?.validate()?.limited(args.limits.limits())?;
     let s = spec.spec();
     let cache = InputCache::new(TokenizerPolicy::cli(), args.cache_dir());
     let bar = std::sync::OnceLock::new();

@@ -336,6 +336,11 @@ impl AgentConfig {
             * (4 + u128::from(self.parallel_tools.max) * attempts)
     }
 
+    /// The most requests (model calls: a plan and a follow-up per turn) the config can produce.
+    pub fn max_model_calls(&self) -> f64 {
+        self.num_sessions as f64 * 2.0 * self.turns_per_session.max as f64
+    }
+
     /// The longest prompt the config can ask for: the last turn's follow-up with the most tools.
     pub fn max_prompt_tokens(&self) -> u128 {
         u128::from(self.initial_prompt_tokens)

@@ -8,13 +8,13 @@ use std::io::Read;
 
 use serde_json::{Value, json};
 
-use crate::domain::spec::GenerationSpec;
 use super::config::AgentConfig;
 use super::dag::session_starts;
 use super::prompt::PromptFactory;
 use super::*;
 use crate::domain::files::PathResolver;
 use crate::domain::lengths::TokenizedDataset;
+use crate::domain::spec::GenerationSpec;
 use crate::domain::spec::OutputFormat;
 use crate::domain::spec::TraceType;
 use crate::domain::tokenizer::{TokenCounter, TokenizerError};

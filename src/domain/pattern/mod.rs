@@ -17,7 +17,7 @@ pub mod spec;
 
 pub use self::model::*;
 pub use self::spec::*;
-use crate::domain::arrival::{Arrivals, MAX_REQUESTS, RatePiece, expected_requests};
+use crate::domain::arrival::{Arrivals, RatePiece, expected_requests};
 use crate::domain::emit::{GenerateError, GenerateInput, Summary, emit_matched, rng_for, streams};
 use crate::domain::files::InputError;
 use crate::domain::spec::{SpecError, ValidatedSpec};
@@ -155,21 +155,13 @@ pub(crate) fn generate_synthetic(
         &mut rng,
     );
     let pieces = series.pieces();
-    let expected = expected_requests(&pieces);
-    if expected > MAX_REQUESTS {
-        let field = if syn.traffic_pattern.is_some() {
-            "synthetic.traffic_pattern"
-        } else {
-            "synthetic.traffic_pattern_config"
-        };
-        return Err(SpecError {
-            field: field.into(),
-            message: format!(
-                "gives about {expected:.0} requests over duration_ms; at most 10^9 are allowed"
-            ),
-        }
-        .into());
-    }
+    let field = if syn.traffic_pattern.is_some() {
+        "synthetic.traffic_pattern"
+    } else {
+        "synthetic.traffic_pattern_config"
+    };
+    spec.limits()
+        .check_requests(field, expected_requests(&pieces))?;
     let arrivals = Arrivals::new(
         s.traffic.arrival,
         s.traffic.burstiness,

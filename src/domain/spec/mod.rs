@@ -14,6 +14,7 @@ pub use self::common::{
 };
 pub use super::agent::spec::AgentSource;
 use super::arrival::ArrivalKind;
+use super::limits::{BYTES_PER_TOKEN, Estimate, LimitError, Limits, REQUEST_OVERHEAD_BYTES};
 pub use super::pattern::spec::SyntheticSpec;
 use super::sampler::Tolerance;
 pub use super::stat::spec::StatSpec;
@@ -138,6 +139,7 @@ pub struct ValidatedSpec {
     spec: GenerationSpec,
     shape: Shape,
     seed: u64,
+    limits: Limits,
 }
 
 impl ValidatedSpec {
@@ -154,6 +156,67 @@ impl ValidatedSpec {
     /// The seed.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The limits this job runs under (the defaults until [`ValidatedSpec::limited`]).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks the spec's [`estimate`](ValidatedSpec::estimate) against `limits` before any work, and makes them
+    /// the job's run-time budget.
+    pub fn limited(mut self, limits: Limits) -> Result<Self, LimitError> {
+        limits.check(&self.estimate())?;
+        self.limits = limits;
+        Ok(self)
+    }
+
+    /// The expected size of the job, as far as the spec tells without reading its inputs: requests for
+    /// `constant` and preset `synthetic` rates and inline agent configs, bytes where the prompt length is
+    /// known, and the longest prompt to build. Statistics files, pattern files and traces are sized when the
+    /// job reads them (and every job is bounded by its budget while it writes).
+    pub fn estimate(&self) -> Estimate {
+        let s = &self.spec;
+        let secs = s.duration_ms as f64 / 1000.0;
+        let mut e = Estimate::default();
+        let mut prompt_tokens = s.lengths.target_prompt_len.map(u64::from);
+        match &self.shape {
+            Shape::Constant => {
+                e.requests = Some(("traffic.target_qps".into(), s.traffic.target_qps * secs));
+            }
+            Shape::Synthetic(syn) => {
+                if syn.traffic_pattern.is_some() && syn.traffic_pattern_config.is_none() {
+                    let mean = syn
+                        .traffic_pattern_mean
+                        .unwrap_or(super::pattern::spec::DEFAULT_TRAFFIC_MEAN);
+                    e.requests = Some(("synthetic.traffic_pattern_mean".into(), mean * secs));
+                }
+                if prompt_tokens.is_none()
+                    && syn.prompt_len_pattern.is_some()
+                    && syn.prompt_len_pattern_config.is_none()
+                {
+                    let mean = syn
+                        .prompt_len_pattern_mean
+                        .unwrap_or(super::pattern::spec::DEFAULT_LENGTH_MEAN);
+                    prompt_tokens = Some(mean.max(0.0) as u64);
+                }
+            }
+            Shape::Agent(super::agent::spec::AgentSource::Inline(cfg)) => {
+                e.requests = Some(("agent.num_sessions".into(), cfg.max_model_calls()));
+                let longest = u64::try_from(cfg.max_prompt_tokens()).unwrap_or(u64::MAX);
+                e.prompt_tokens = Some(("agent.initial_prompt_tokens".into(), longest));
+                prompt_tokens = Some(longest);
+            }
+            Shape::Stat(_) | Shape::Trace(..) | Shape::Agent(_) => {}
+        }
+        if let Some(t) = s.lengths.target_prompt_len {
+            e.prompt_tokens = Some(("lengths.target_prompt_len".into(), u64::from(t)));
+        }
+        if let (Some((field, n)), Some(t)) = (&e.requests, prompt_tokens) {
+            let per_request = REQUEST_OVERHEAD_BYTES + BYTES_PER_TOKEN * t as f64;
+            e.bytes = Some((field.clone(), n * per_request));
+        }
+        e
     }
 
     /// The tolerance schedule for this trace type.
@@ -174,6 +237,11 @@ impl ValidatedSpec {
         self.spec.max_concurrent_sessions.filter(|&k| k > 0)
     }
 }
+
+/// Smallest `traffic.burstiness` accepted (gamma shape; CV 10).
+pub const MIN_BURSTINESS: f64 = 0.01;
+/// Largest `traffic.burstiness` accepted (CV about 0.03).
+pub const MAX_BURSTINESS: f64 = 1000.0;
 
 fn positive_finite(field: &str, v: f64) -> Result<(), SpecError> {
     if v.is_finite() && v > 0.0 {
@@ -259,6 +327,18 @@ impl GenerationSpec {
         positive_finite("traffic.target_qps", self.traffic.target_qps)?;
         if self.traffic.arrival == ArrivalKind::Gamma {
             positive_finite("traffic.burstiness", self.traffic.burstiness)?;
+            // Below 0.01 (CV 10) gaps underflow to zero and one "burst" holds about 1/burstiness requests at
+            // one timestamp; above 1000 (CV 0.03) the arrivals are as regular as `uniform`.
+            if !(MIN_BURSTINESS..=MAX_BURSTINESS).contains(&self.traffic.burstiness) {
+                return Err(SpecError::new(
+                    "traffic.burstiness",
+                    format!(
+                        "must be within [{MIN_BURSTINESS}, {MAX_BURSTINESS}] (CV = 1/sqrt(burstiness) from 10 \
+                         to 0.03); got {:?}",
+                        self.traffic.burstiness
+                    ),
+                ));
+            }
         }
         if self.lengths.target_prompt_len == Some(0) {
             return Err(SpecError::new(
@@ -282,18 +362,6 @@ impl GenerationSpec {
         }
         if !(self.sampling.tolerance_step.is_finite() && self.sampling.tolerance_step > 0.0) {
             return Err(SpecError::new("sampling.tolerance_step", "must be > 0"));
-        }
-        // Estimated size guard: 10^9 requests would take hours and hundreds of GB.
-        if self.trace_type == TraceType::Constant {
-            let expected = self.traffic.target_qps * self.duration_ms as f64 / 1000.0;
-            if expected > 1e9 {
-                return Err(SpecError::new(
-                    "traffic.target_qps",
-                    format!(
-                        "with duration_ms gives about {expected:.0} requests; at most 10^9 are allowed"
-                    ),
-                ));
-            }
         }
         // Each shape checks its own section (in this order, so the first error reported stays the same).
         let mut shape = None;
@@ -330,6 +398,7 @@ impl GenerationSpec {
             spec: self,
             shape,
             seed,
+            limits: Limits::default(),
         })
     }
 }
@@ -376,6 +445,73 @@ mod tests {
             s.validate().unwrap_err().field,
             "sampling.initial_tolerance"
         );
+    }
+
+    #[test]
+    fn burstiness_is_range_checked_where_it_stops_meaning_anything() {
+        for (b, ok) in [
+            (1e-300, false),
+            (1e-6, false),
+            (0.01, true),
+            (1000.0, true),
+            (1e4, false),
+        ] {
+            let mut s = GenerationSpec::new(TraceType::Constant);
+            s.traffic.arrival = ArrivalKind::Gamma;
+            s.traffic.burstiness = b;
+            let r = s.validate();
+            assert_eq!(r.is_ok(), ok, "{b}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.field, "traffic.burstiness");
+            }
+        }
+    }
+
+    #[test]
+    fn the_estimate_is_checked_against_the_limits_before_any_work() {
+        use crate::domain::limits::Limits;
+        // The issue's repros: 10^9 requests, and a 2^32-token exact prompt.
+        let mut s = GenerationSpec::new(TraceType::Constant);
+        s.traffic.target_qps = 1e5;
+        s.duration_ms = 10_000_000;
+        let e = s
+            .validate()
+            .unwrap()
+            .limited(Limits::default())
+            .unwrap_err();
+        assert_eq!(e.field, "traffic.target_qps");
+        assert!(e.message.contains("1000000000 requests"), "{e}");
+        let mut s = GenerationSpec::new(TraceType::Constant);
+        s.length_policy = LengthPolicy::Exact;
+        s.lengths.target_prompt_len = Some(u32::MAX);
+        let e = s
+            .validate()
+            .unwrap()
+            .limited(Limits::default())
+            .unwrap_err();
+        assert_eq!(e.field, "lengths.target_prompt_len");
+        // Bytes: 1 M requests of 10,000-token prompts is about 40 GB.
+        let mut s = GenerationSpec::new(TraceType::Constant);
+        s.traffic.target_qps = 100.0;
+        s.duration_ms = 10_000_000;
+        s.lengths.target_prompt_len = Some(10_000);
+        let v = s.validate().unwrap();
+        let est = v.estimate();
+        assert_eq!(est.requests.as_ref().unwrap().1, 1e6);
+        assert!((est.bytes.as_ref().unwrap().1 - 1e6 * 40_090.0).abs() < 1.0);
+        let e = v.clone().limited(Limits::default()).unwrap_err();
+        assert!(e.message.contains("max_job_output_bytes"), "{e}");
+        // Within the limits: accepted, and the limits become the job's budget.
+        let small = Limits {
+            max_requests: 2_000_000,
+            max_output_bytes: u64::MAX,
+            max_prompt_tokens: 20_000,
+        };
+        assert_eq!(v.limited(small).unwrap().limits(), &small);
+        // Traces and statistics are sized when read: no estimate here.
+        let mut s = GenerationSpec::new(TraceType::Azure);
+        s.trace = Some(TraceSpec::new("t.csv"));
+        assert_eq!(s.validate().unwrap().estimate().requests, None);
     }
 
     #[test]

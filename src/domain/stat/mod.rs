@@ -25,7 +25,7 @@ pub use self::spec::*;
 pub use self::time::*;
 pub use self::timeline::*;
 use crate::domain::arrival::Arrivals;
-use crate::domain::arrival::{MAX_REQUESTS, expected_requests};
+use crate::domain::arrival::expected_requests;
 use crate::domain::emit::{GenerateError, GenerateInput, Summary, emit_matched, rng_for, streams};
 use crate::domain::spec::ValidatedSpec;
 use crate::domain::writer::EntrySink;
@@ -41,16 +41,8 @@ pub(crate) fn generate_stat(
     let timeline = StatTimeline::load(stat, s.interval_ms, input.files)?;
     let mut rng = rng_for(spec.seed(), streams::LENGTHS);
     let pieces = timeline.pieces(stat.qps_scale, stat.rate_noise, s.duration_ms, &mut rng);
-    let expected = expected_requests(&pieces);
-    if expected > MAX_REQUESTS {
-        return Err(spec_err(
-            "stat.qps_scale",
-            format!(
-                "the statistics give about {expected:.0} requests over duration_ms; at most 10^9 are allowed"
-            ),
-        )
-        .into());
-    }
+    spec.limits()
+        .check_requests("stat.qps_scale", expected_requests(&pieces))?;
     let target_rate = pieces.clone();
     let arrivals = Arrivals::new(
         s.traffic.arrival,

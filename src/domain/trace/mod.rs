@@ -29,6 +29,7 @@ use crate::domain::emit::{
 use crate::domain::exact::ExactBuilder;
 use crate::domain::files::InputError;
 use crate::domain::lengths::TokenizedDataset;
+use crate::domain::limits::LimitError;
 use crate::domain::sampler::{PickKind, Sampler, Tolerance};
 use crate::domain::spec::{LengthPolicy, OutputLengthSource, ValidatedSpec};
 use crate::domain::writer::{Entry, EntrySink, Request};
@@ -391,6 +392,8 @@ pub(crate) fn generate_trace(
         TraceKind::Mooncake => Box::new(mooncake::BlockEmitter::new(spec, t, &input)?),
         _ => Box::new(MatchedEmitter::new(spec, &input)?),
     };
+    // Rows whose prompt text is built (Mooncake blocks, exact lengths) are bounded by max_prompt_tokens.
+    let builds_text = kind == TraceKind::Mooncake || s.length_policy == LengthPolicy::Exact;
     let mut group: Vec<TraceRow> = Vec::new();
     let mut group_ts = 0u64;
     let mut seen = 0u64;
@@ -398,6 +401,14 @@ pub(crate) fn generate_trace(
     let mut stopped = false;
     for row in rows {
         let row = row?;
+        if builds_text {
+            spec.limits()
+                .check_prompt_tokens("trace.file", u64::from(row.input_len))
+                .map_err(|e| LimitError {
+                    field: e.field,
+                    message: format!("line {}: input_length {}", row.line, e.message),
+                })?;
+        }
         seen += 1;
         if seen.is_multiple_of(1024) && (input.cancel)() {
             return Err(GenerateError::Cancelled);
