@@ -63,6 +63,15 @@ pub enum GenerateError {
     Sink(#[from] SinkError),
 }
 
+impl From<super::exact::ExactError> for GenerateError {
+    fn from(e: super::exact::ExactError) -> Self {
+        match e {
+            super::exact::ExactError::Tokenizer(t) => GenerateError::Tokenizer(t),
+            super::exact::ExactError::Cancelled => GenerateError::Cancelled,
+        }
+    }
+}
+
 /// Progress report: fraction of the workload's duration done and requests so far.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {
@@ -201,11 +210,10 @@ pub(crate) fn emit_matched(
     let mut c = Collector::default();
     let mut last_progress = 0u64;
     let exact = match s.length_policy {
-        LengthPolicy::Exact => Some(ExactBuilder::new(
-            input.tokenizer,
-            data,
-            s.add_special_tokens,
-        )?),
+        LengthPolicy::Exact => Some(
+            ExactBuilder::new(input.tokenizer, data, s.add_special_tokens)?
+                .with_cancel(input.cancel),
+        ),
         LengthPolicy::Match => None,
     };
     let prompt_target_field = if s.lengths.target_prompt_len.is_some() {
@@ -217,7 +225,8 @@ pub(crate) fn emit_matched(
         if ts >= duration {
             break;
         }
-        if c.s.entries % 1024 == 0 && (input.cancel)() {
+        // Every entry when prompts are built (each may take a while), else every 1024.
+        if (exact.is_some() || c.s.entries % 1024 == 0) && (input.cancel)() {
             return Err(GenerateError::Cancelled);
         }
         let Some(pick) = sampler.pick(&mut prompt_rng, tin, tout, tol) else {

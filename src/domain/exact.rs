@@ -52,12 +52,24 @@ pub fn fit_prefix(
     Ok((f.value, f.count, f.n))
 }
 
+/// Why an exact-length prompt was not built.
+#[derive(Debug, thiserror::Error)]
+pub enum ExactError {
+    /// Tokenization failed.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The caller cancelled (polled between the gathering, the encoding and every fitting round).
+    #[error("cancelled")]
+    Cancelled,
+}
+
 /// Builds prompts of an exact token length from a prompt collection.
 pub struct ExactBuilder<'a> {
     tok: &'a TokenCounter,
     data: &'a TokenizedDataset,
     add_special: bool,
     special: u32,
+    cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 impl std::fmt::Debug for ExactBuilder<'_> {
@@ -81,7 +93,22 @@ impl<'a> ExactBuilder<'a> {
             data,
             add_special,
             special,
+            cancel: None,
         })
+    }
+
+    /// Polls `cancel` between the steps of every build (one tokenizer call of at most about the target's
+    /// length apart), so a cancelled job stops within one step, not after the whole prompt.
+    pub fn with_cancel(mut self, cancel: &'a (dyn Fn() -> bool + Sync)) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    fn check(&self) -> Result<(), ExactError> {
+        match self.cancel {
+            Some(c) if c() => Err(ExactError::Cancelled),
+            _ => Ok(()),
+        }
     }
 
     /// Special tokens the tokenizer adds to every text (BOS/EOS), counted in every target.
@@ -149,18 +176,25 @@ impl<'a> ExactBuilder<'a> {
     /// A prompt starting with collection item `item` that tokenizes (with the collection's special-token
     /// setting) to exactly `target` tokens; returns the text and its true token count, which equals `target`
     /// unless the tokenizer makes it impossible (then the closest count found).
-    pub fn build(&self, item: usize, target: u32) -> Result<(String, u32), TokenizerError> {
+    pub fn build(&self, item: usize, target: u32) -> Result<(String, u32), ExactError> {
         let content = target.saturating_sub(self.special);
         if content == 0 {
             return Ok((String::new(), self.tok.count("", self.add_special)?));
         }
+        self.check()?;
         let ids = self.source_ids(item, content)?;
-        let (mut text, mut c, _) = fit_prefix(self.tok, &ids, content, content as usize, &|t| {
-            t.to_string()
-        })?;
+        let fitted = fit::fit(policy(ids.len()), content, content as usize, |k| {
+            self.check()?;
+            let text = decode_prefix(self.tok, &ids[..k])?;
+            let c = self.tok.count(&text, false)?;
+            Ok::<_, ExactError>((text, c))
+        })?
+        .expect("at least one round ran");
+        let (mut text, mut c) = (fitted.value, fitted.count);
         // Rare fallback: no cut point is exact (or the source is too short): pad with one-token words.
         let mut rounds = 0;
         while c < content && rounds < 3 {
+            self.check()?;
             for _ in c..content {
                 text.push_str(" a");
             }
@@ -203,6 +237,32 @@ mod tests {
             .unwrap();
         let (text, _) = b.build(short, 2000).unwrap();
         assert!(text.starts_with(&format!("{}{SEPARATOR}", d.dataset.prompts[short])));
+    }
+
+    #[test]
+    fn a_cancelled_build_stops_between_steps() {
+        let (tok, d) = (
+            crate::domain::trace::tests::tok(),
+            crate::domain::trace::tests::data(),
+        );
+        // Cancelled before it starts: no work.
+        let b = ExactBuilder::new(tok, d, true)
+            .unwrap()
+            .with_cancel(&|| true);
+        assert!(matches!(b.build(0, 5000), Err(ExactError::Cancelled)));
+        // Cancelled after the source is encoded: the first fitting round sees it.
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let cancel = || calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 1;
+        let b = ExactBuilder::new(tok, d, true)
+            .unwrap()
+            .with_cancel(&cancel);
+        assert!(matches!(b.build(0, 5000), Err(ExactError::Cancelled)));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // Not cancelled: exact as without a cancel flag.
+        let b = ExactBuilder::new(tok, d, true)
+            .unwrap()
+            .with_cancel(&|| false);
+        assert_eq!(b.build(0, 5000).unwrap().1, 5000);
     }
 
     #[test]

@@ -203,11 +203,10 @@ impl<'a> MatchedEmitter<'a> {
             &mut rng,
         );
         let exact = match s.length_policy {
-            LengthPolicy::Exact => Some(ExactBuilder::new(
-                input.tokenizer,
-                data,
-                s.add_special_tokens,
-            )?),
+            LengthPolicy::Exact => Some(
+                ExactBuilder::new(input.tokenizer, data, s.add_special_tokens)?
+                    .with_cancel(input.cancel),
+            ),
             LengthPolicy::Match => None,
         };
         Ok(Self {
@@ -410,7 +409,7 @@ pub(crate) fn generate_trace(
                 })?;
         }
         seen += 1;
-        if seen.is_multiple_of(1024) && (input.cancel)() {
+        if (builds_text || seen.is_multiple_of(1024)) && (input.cancel)() {
             return Err(GenerateError::Cancelled);
         }
         let at = match tc.apply(row.time_us) {
