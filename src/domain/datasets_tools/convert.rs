@@ -17,7 +17,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{DatasetToolError, OutId, plain_line, session_line, write_file_atomically};
+use super::common::{DatasetToolError, OutId, plain_line, session_line};
+use super::write_file_atomically;
 use crate::domain::files::InputError;
 use crate::domain::spec::SpecError;
 
