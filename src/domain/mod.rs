@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod arrival;
+pub mod atomic;
 pub mod constant;
 pub mod dataset;
 pub mod datasets_tools;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::common::{DatasetToolError, OutId, plain_line, session_line};
-use super::write_file_atomically;
+use crate::domain::atomic;
 use crate::domain::files::InputError;
 use crate::domain::spec::SpecError;
 
@@ -132,7 +132,7 @@ pub fn convert_file(
     let f = std::fs::File::open(input)
         .map_err(|e| InputError::file(&name, format!("cannot open: {e}")))?;
     let reader = std::io::BufReader::with_capacity(1 << 20, f);
-    write_file_atomically(output, |w| convert(spec, reader, &name, w))
+    atomic::write_with(output, |w| convert(spec, reader, &name, w))
 }
 
 /// Converts `reader` (called `name` in messages) into JSONL written to `out`.

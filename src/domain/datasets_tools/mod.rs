@@ -3,10 +3,10 @@
 //!
 //! Every output is a collection that [`crate::domain::dataset`] loads: plain `{"prompt", "completion"?}` or
 //! sessioned `{"session_id", "prompts", "completions"?}` JSONL, UTF-8. Functions write to any
-//! [`std::io::Write`]; [`write_file_atomically`] writes a path through a temporary file and a rename.
+//! [`std::io::Write`]; [`crate::domain::atomic::write_with`] writes a path through a temporary file and a
+//! rename.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -119,61 +119,9 @@ pub fn text_source(
     }
 }
 
-/// Writes `path` through a temporary file next to it, renamed into place only when `write` succeeds.
-pub fn write_file_atomically<T, E>(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<std::io::Error>,
-{
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "collection.jsonl".into());
-    let tmp = dir.join(format!(".{file_name}.partial-{}", std::process::id()));
-    struct Cleanup(Option<PathBuf>);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            if let Some(p) = self.0.take() {
-                let _ = std::fs::remove_file(p);
-            }
-        }
-    }
-    let mut guard = Cleanup(Some(tmp.clone()));
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-    let result = write(&mut w)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    guard.0 = None;
-    Ok(result)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atomic_write_leaves_nothing_on_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("out.jsonl");
-        let r: Result<(), std::io::Error> = write_file_atomically(&p, |w| {
-            w.write_all(b"x")?;
-            Err(std::io::Error::other("boom"))
-        });
-        assert!(r.is_err());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        write_file_atomically(&p, |w| w.write_all(b"ok\n")).unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"ok\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
 
     #[test]
     fn generate_spec_is_tagged_and_strict() {

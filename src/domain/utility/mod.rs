@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+use super::atomic;
 use super::files::{InputError, sha256_file};
 use super::generate::rng_for;
 use super::run::{GeneratorInfo, InputFile, MANIFEST_FILE, OutputInfo};
@@ -379,14 +380,7 @@ pub fn apply(
         let (stats, tally) = stats_of(&inputs[0], cancel)?;
         let mut text = serde_json::to_vec_pretty(&stats).expect("stats serialize");
         text.push(b'\n');
-        let tmp = dest.with_file_name(format!(
-            ".{}.partial-{}",
-            dest.file_name()
-                .map_or("stats".into(), |n| n.to_string_lossy()),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, &text).map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, dest).map_err(io_err(dest))?;
+        atomic::write_bytes(dest, &text).map_err(io_err(dest))?;
         return Ok(UtilityReport {
             operation: op,
             inputs: vec![tally.report()],
@@ -816,11 +810,9 @@ pub fn run_to_dir(
         report,
     };
     let manifest_path = dir.join(MANIFEST_FILE);
-    let tmp = dir.join(format!(".{MANIFEST_FILE}.partial-{}", std::process::id()));
     let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     text.push(b'\n');
-    std::fs::write(&tmp, &text).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &manifest_path).map_err(io_err(&manifest_path))?;
+    atomic::write_bytes(&manifest_path, &text).map_err(io_err(&manifest_path))?;
     Ok(UtilityRun {
         workload: dest,
         manifest_path,
