@@ -16,6 +16,7 @@ pub mod files;
 pub mod fit;
 pub mod generate;
 pub mod inputs;
+pub mod json;
 pub mod lengths;
 pub mod pattern;
 pub mod plot;

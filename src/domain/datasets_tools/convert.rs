@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::common::{DatasetToolError, OutId, plain_line, session_line};
 use crate::domain::atomic;
 use crate::domain::files::InputError;
+use crate::domain::json::py_kind;
 use crate::domain::spec::SpecError;
 
 /// The input format.
@@ -277,23 +278,12 @@ type At<'a> = dyn Fn(&str, String) -> InputError + 'a;
 /// A conversation's id (when it has one) and its turns.
 type Turns = (Option<Value>, Vec<(Role, String)>);
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// `(id, [(role, text)])` of a ShareGPT conversation.
 fn sharegpt_turns(v: &Value, at: &At<'_>) -> Result<Turns, InputError> {
     let Value::Object(obj) = v else {
         return Err(at(
             "conversations",
-            format!("a record must be an object, got {}", kind(v)),
+            format!("a record must be an object, got {}", py_kind(v)),
         ));
     };
     let id = obj.get("id").cloned();
@@ -303,7 +293,7 @@ fn sharegpt_turns(v: &Value, at: &At<'_>) -> Result<Turns, InputError> {
         Some(other) => {
             return Err(at(
                 "conversations",
-                format!("must be a list, got {}", kind(other)),
+                format!("must be a list, got {}", py_kind(other)),
             ));
         }
     };
@@ -312,7 +302,7 @@ fn sharegpt_turns(v: &Value, at: &At<'_>) -> Result<Turns, InputError> {
         let Value::Object(t) = t else {
             return Err(at(
                 &format!("conversations[{i}]"),
-                format!("must be an object, got {}", kind(t)),
+                format!("must be an object, got {}", py_kind(t)),
             ));
         };
         let role = match t.get("from").or_else(|| t.get("role")) {
@@ -320,7 +310,7 @@ fn sharegpt_turns(v: &Value, at: &At<'_>) -> Result<Turns, InputError> {
             Some(other) => {
                 return Err(at(
                     &format!("conversations[{i}].from"),
-                    format!("must be a string, got {}", kind(other)),
+                    format!("must be a string, got {}", py_kind(other)),
                 ));
             }
             None => return Err(at(&format!("conversations[{i}].from"), "missing".into())),
@@ -331,7 +321,7 @@ fn sharegpt_turns(v: &Value, at: &At<'_>) -> Result<Turns, InputError> {
             Some(other) => {
                 return Err(at(
                     &format!("conversations[{i}].value"),
-                    format!("must be a string, got {}", kind(other)),
+                    format!("must be a string, got {}", py_kind(other)),
                 ));
             }
         };
@@ -359,7 +349,10 @@ fn content_text(v: Option<&Value>, field: &str, at: &At<'_>) -> Result<String, I
         }
         Some(other) => Err(at(
             field,
-            format!("must be a string or a list of parts, got {}", kind(other)),
+            format!(
+                "must be a string or a list of parts, got {}",
+                py_kind(other)
+            ),
         )),
     }
 }
@@ -371,7 +364,7 @@ fn openai_turns(v: &Value, at: &At<'_>) -> Result<Turns, InputError> {
         Some(other) => {
             return Err(at(
                 "messages",
-                format!("must be a list, got {}", kind(other)),
+                format!("must be a list, got {}", py_kind(other)),
             ));
         }
         None => {
@@ -388,7 +381,7 @@ fn openai_turns(v: &Value, at: &At<'_>) -> Result<Turns, InputError> {
             Some(other) => {
                 return Err(at(
                     &format!("messages[{i}].role"),
-                    format!("must be a string, got {}", kind(other)),
+                    format!("must be a string, got {}", py_kind(other)),
                 ));
             }
             None => return Err(at(&format!("messages[{i}].role"), "missing".into())),
@@ -409,7 +402,7 @@ fn client_record(
     let Value::Object(obj) = v else {
         return Err(at(
             "input",
-            format!("a record must be an object, got {}", kind(v)),
+            format!("a record must be an object, got {}", py_kind(v)),
         ));
     };
     let failed = match obj.get("status") {
@@ -429,7 +422,7 @@ fn client_record(
         Some(other) => {
             return Err(at(
                 "input",
-                format!("must be a list of messages, got {}", kind(other)),
+                format!("must be a list of messages, got {}", py_kind(other)),
             ));
         }
         None => {
@@ -468,7 +461,7 @@ fn output_text(v: Option<&Value>, at: &At<'_>) -> Result<Option<String>, InputEr
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(at(
             "output",
-            format!("must be a string, got {}", kind(other)),
+            format!("must be a string, got {}", py_kind(other)),
         )),
     }
 }

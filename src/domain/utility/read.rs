@@ -12,6 +12,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::super::files::InputError;
+use super::super::json::kind;
 
 /// Largest timestamp accepted (2^53 ms, about 285,000 years): every such value survives a float round trip.
 pub const MAX_TIMESTAMP_MS: u64 = 1 << 53;
@@ -454,18 +455,6 @@ fn timestamp_of(v: &Value) -> Result<u64, String> {
         Err(format!("{n} is too large (at most 2^53 ms)"))
     } else {
         Ok(f as u64)
-    }
-}
-
-/// A short name for a JSON value's type, for error messages.
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
