@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod constant;
 pub mod dataset;
 pub mod datasets_tools;
+pub mod date;
 pub mod emit;
 pub mod exact;
 pub mod files;
