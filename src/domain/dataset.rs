@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::domain::bom::strip_bom;
 use crate::domain::json::py_kind;
 
 /// Which of the two record schemas a collection uses.
@@ -217,10 +218,11 @@ impl DatasetParser {
         self.hasher.update(raw);
         self.bytes += raw.len() as u64;
         self.line_no += 1;
-        let mut line = raw;
-        if self.line_no == 1 && line.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            line = &line[3..];
-        }
+        let line = if self.line_no == 1 {
+            strip_bom(raw)
+        } else {
+            raw
+        };
         let text = std::str::from_utf8(line).map_err(|e| {
             self.err(
                 None,

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod arrival;
 pub mod atomic;
+pub mod bom;
 pub mod constant;
 pub mod dataset;
 pub mod datasets_tools;

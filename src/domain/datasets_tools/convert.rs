@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::common::{DatasetToolError, OutId, plain_line, session_line};
 use crate::domain::atomic;
+use crate::domain::bom::{BOM, has_bom};
 use crate::domain::files::InputError;
 use crate::domain::json::py_kind;
 use crate::domain::spec::SpecError;
@@ -677,9 +678,8 @@ impl<R: BufRead> Records<R> {
                     if buf.is_empty() {
                         return Err(InputError::file(&self.name, "the file is empty"));
                     }
-                    if self.sc.line == 1 && self.sc.col == 1 && buf.starts_with(&[0xEF, 0xBB, 0xBF])
-                    {
-                        self.r.consume(3);
+                    if self.sc.line == 1 && self.sc.col == 1 && has_bom(buf) {
+                        self.r.consume(BOM.len());
                         continue;
                     }
                     let skip = buf.iter().take_while(|&&b| is_ws(b)).count();

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use thiserror::Error;
 
+use crate::domain::bom::{BOM, has_bom};
 use crate::domain::files::InputError;
 use crate::domain::stats::Histogram;
 use crate::domain::tokenizer::TokenCounter;
@@ -983,8 +984,8 @@ pub fn analyze(
             .iter()
             .position(|b| !b.is_ascii_whitespace())
             .unwrap_or(buf.len());
-        if skip < buf.len() && buf[skip..].starts_with(&[0xEF, 0xBB, 0xBF]) {
-            reader.consume(skip + 3);
+        if skip < buf.len() && has_bom(&buf[skip..]) {
+            reader.consume(skip + BOM.len());
             continue;
         }
         if skip < buf.len() {

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::super::bom::skip_bom;
 use super::super::files::InputError;
 use super::super::json::kind;
 
@@ -146,14 +147,10 @@ impl<R: BufRead> EntryReader<R> {
     }
 
     fn skip_bom(&mut self) -> Result<(), InputError> {
-        let b = match self.src.fill_buf() {
-            Ok(b) => b,
-            Err(e) => return Err(self.io_err(e)),
-        };
-        if b.starts_with(b"\xEF\xBB\xBF") {
-            self.src.consume(3);
+        match skip_bom(&mut self.src) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.io_err(e)),
         }
-        Ok(())
     }
 
     /// Reads one JSONL line into `buf` (without the newline); returns false at the end.
