@@ -5,6 +5,7 @@
 //! and the service both call the same functions.
 
 pub mod agent;
+pub mod analysis;
 pub mod arrival;
 pub mod atomic;
 pub mod bom;

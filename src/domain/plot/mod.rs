@@ -12,7 +12,7 @@
 //! Bins are left-closed `[t, t+bin)` from t = 0, so the first second is kept (unlike W20); an empty workload
 //! gives valid figures that say "no requests" (unlike W21). Output is deterministic (fixed precision).
 
-pub mod analysis;
+pub use crate::domain::analysis;
 pub(crate) mod svg;
 
 pub use analysis::{Analysis, AnalyzeError, AnalyzeOptions, analyze};
