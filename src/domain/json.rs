@@ -1,4 +1,5 @@
-//! The one JSON-kind helper of error messages (`must be a string, got a number`).
+//! JSON helpers shared by the readers: the kind of a value in error messages (`must be a string, got a
+//! number`), and the repair of Python's bare `NaN`/`Infinity` tokens.
 
 use serde_json::Value;
 
@@ -22,6 +23,44 @@ pub fn py_kind(v: &Value) -> &'static str {
         Value::Array(_) => "a list",
         other => kind(other),
     }
+}
+
+/// Replaces the bare `NaN`, `Infinity` and `-Infinity` tokens Python writes (outside strings) with `null`;
+/// None when there are none. Returns the repaired text and the number of tokens replaced.
+pub fn replace_non_finite(text: &[u8]) -> Option<(Vec<u8>, u64)> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut n = 0;
+    let mut in_str = false;
+    let mut escape = false;
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        if in_str {
+            if escape {
+                escape = false;
+            } else if c == b'\\' {
+                escape = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if c == b'"' {
+            in_str = true;
+        } else {
+            let rest = &text[i..];
+            let token: Option<&[u8]> = [&b"-Infinity"[..], b"Infinity", b"NaN"]
+                .into_iter()
+                .find(|t| rest.starts_with(t));
+            if let Some(t) = token {
+                out.extend_from_slice(b"null");
+                n += 1;
+                i += t.len();
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    (n > 0).then_some((out, n))
 }
 
 #[cfg(test)]

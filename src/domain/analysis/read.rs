@@ -11,7 +11,7 @@ use super::acc::Acc;
 use super::model::{AnalyzeError, AnalyzeOptions};
 use super::parse::{DigestError, Digester, Digests, RawEntry};
 use crate::domain::files::InputError;
-use crate::domain::utility::read::replace_non_finite;
+use crate::domain::json::replace_non_finite;
 
 pub(super) const BATCH_BYTES: usize = 16 << 20;
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::super::bom::skip_bom;
 use super::super::files::InputError;
-use super::super::json::kind;
+use super::super::json::{kind, replace_non_finite};
 
 /// Largest timestamp accepted (2^53 ms, about 285,000 years): every such value survives a float round trip.
 pub const MAX_TIMESTAMP_MS: u64 = 1 << 53;
@@ -453,44 +453,6 @@ fn timestamp_of(v: &Value) -> Result<u64, String> {
     } else {
         Ok(f as u64)
     }
-}
-
-/// Replaces the bare `NaN`, `Infinity` and `-Infinity` tokens Python writes (outside strings) with `null`;
-/// None when there are none. Returns the repaired text and the number of tokens replaced.
-pub fn replace_non_finite(text: &[u8]) -> Option<(Vec<u8>, u64)> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut n = 0;
-    let mut in_str = false;
-    let mut escape = false;
-    let mut i = 0;
-    while i < text.len() {
-        let c = text[i];
-        if in_str {
-            if escape {
-                escape = false;
-            } else if c == b'\\' {
-                escape = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-        } else if c == b'"' {
-            in_str = true;
-        } else {
-            let rest = &text[i..];
-            let token: Option<&[u8]> = [&b"-Infinity"[..], b"Infinity", b"NaN"]
-                .into_iter()
-                .find(|t| rest.starts_with(t));
-            if let Some(t) = token {
-                out.extend_from_slice(b"null");
-                n += 1;
-                i += t.len();
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    (n > 0).then_some((out, n))
 }
 
 /// Reads every entry of a small in-memory text (tests and previews).
