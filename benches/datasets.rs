@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use workload_generator::domain::atomic::write_with;
 use workload_generator::domain::datasets_tools::convert::{
     ConvertSpec, SourceFormat, convert_file,
 };
@@ -16,7 +17,6 @@ use workload_generator::domain::datasets_tools::shared_prefix::{
     self, PrefixConfig, SharedPrefixSpec,
 };
 use workload_generator::domain::datasets_tools::text::TextSource;
-use workload_generator::domain::datasets_tools::write_file_atomically;
 use workload_generator::domain::tokenizer::TokenCounter;
 
 fn main() {
@@ -43,8 +43,8 @@ fn main() {
     let src = TextSource::builtin(&tok, spec.seed()).expect("source");
     let t_src = t0.elapsed();
     let out = dir.path().join("shared.jsonl");
-    let report = write_file_atomically(&out, |w| shared_prefix::generate(&spec, &tok, &src, w))
-        .expect("generated");
+    let report =
+        write_with(&out, |w| shared_prefix::generate(&spec, &tok, &src, w)).expect("generated");
     let total = t0.elapsed();
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -77,8 +77,8 @@ fn main() {
     .expect("valid");
     let t0 = Instant::now();
     let out = dir.path().join("mt.jsonl");
-    let report = write_file_atomically(&out, |w| multiturn::generate(&spec, &tok, &src, w))
-        .expect("generated");
+    let report =
+        write_with(&out, |w| multiturn::generate(&spec, &tok, &src, w)).expect("generated");
     let secs = t0.elapsed().as_secs_f64();
     println!(
         "multi-turn: {} sessions, {} turns (+ completions) in {:.2} s = {:.0} turns/s",

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::domain::atomic;
 use crate::domain::datasets_tools::convert::{
     ConvertSpec, OutputSchema, SourceFormat, convert_file,
 };
@@ -17,7 +18,6 @@ use crate::domain::datasets_tools::multiturn::MultiTurnSpec;
 use crate::domain::datasets_tools::shared_prefix::{PrefixConfig, SharedPrefixSpec};
 use crate::domain::datasets_tools::{
     DatasetGenerateReport, DatasetGenerateSpec, DatasetToolError, generate_collection,
-    write_file_atomically,
 };
 use crate::domain::files::PathResolver;
 use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
@@ -228,7 +228,7 @@ fn run_convert(a: ConvertArgs) -> anyhow::Result<()> {
 fn run_generate(spec: DatasetGenerateSpec, output: &Path) -> anyhow::Result<()> {
     let spec = spec.validate()?;
     let tok = TokenCounter::resolve(spec.tokenizer(), &TokenizerPolicy::cli())?;
-    let report = write_file_atomically(output, |w| {
+    let report = atomic::write_with(output, |w| {
         generate_collection(&spec, &tok, &PathResolver, w)
     })
     .map_err(|e: DatasetToolError| anyhow::anyhow!(e))?;

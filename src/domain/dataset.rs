@@ -12,6 +12,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::domain::bom::strip_bom;
+use crate::domain::json::py_kind;
+
 /// Which of the two record schemas a collection uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -215,10 +218,11 @@ impl DatasetParser {
         self.hasher.update(raw);
         self.bytes += raw.len() as u64;
         self.line_no += 1;
-        let mut line = raw;
-        if self.line_no == 1 && line.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            line = &line[3..];
-        }
+        let line = if self.line_no == 1 {
+            strip_bom(raw)
+        } else {
+            raw
+        };
         let text = std::str::from_utf8(line).map_err(|e| {
             self.err(
                 None,
@@ -276,7 +280,7 @@ impl DatasetParser {
             Some(other) => {
                 return Err(self.err(
                     Some("prompt"),
-                    format!("must be a string, got {}", kind(other)),
+                    format!("must be a string, got {}", py_kind(other)),
                 ));
             }
         };
@@ -289,7 +293,7 @@ impl DatasetParser {
             Some(other) => {
                 return Err(self.err(
                     Some("completion"),
-                    format!("must be a string, got {}", kind(other)),
+                    format!("must be a string, got {}", py_kind(other)),
                 ));
             }
         };
@@ -308,7 +312,7 @@ impl DatasetParser {
             Some(other) => {
                 return Err(self.err(
                     Some("session_id"),
-                    format!("must be an integer or a string, got {}", kind(&other)),
+                    format!("must be an integer or a string, got {}", py_kind(&other)),
                 ));
             }
             None => unreachable!("sessioned records have session_id"),
@@ -324,7 +328,7 @@ impl DatasetParser {
             Some(other) => {
                 return Err(self.err(
                     Some("prompts"),
-                    format!("must be a list of strings, got {}", kind(&other)),
+                    format!("must be a list of strings, got {}", py_kind(&other)),
                 ));
             }
         };
@@ -334,7 +338,7 @@ impl DatasetParser {
             Some(other) => {
                 return Err(self.err(
                     Some("completions"),
-                    format!("must be a list of strings, got {}", kind(&other)),
+                    format!("must be a list of strings, got {}", py_kind(&other)),
                 ));
             }
         };
@@ -358,7 +362,7 @@ impl DatasetParser {
             let Value::String(p) = p else {
                 return Err(self.err(
                     Some(&format!("prompts[{i}]")),
-                    format!("must be a string, got {}", kind(&p)),
+                    format!("must be a string, got {}", py_kind(&p)),
                 ));
             };
             let c = match completions.next() {
@@ -369,7 +373,7 @@ impl DatasetParser {
                 Some(other) => {
                     return Err(self.err(
                         Some(&format!("completions[{i}]")),
-                        format!("must be a string, got {}", kind(&other)),
+                        format!("must be a string, got {}", py_kind(&other)),
                     ));
                 }
             };
@@ -431,17 +435,6 @@ fn schema_name(s: Schema) -> &'static str {
     match s {
         Schema::Plain => "plain (no \"session_id\")",
         Schema::Sessioned => "sessioned (has \"session_id\")",
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

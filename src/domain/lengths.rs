@@ -1,7 +1,6 @@
 //! Token lengths of a prompt collection, computed once in parallel and cached on disk per
 //! (dataset content hash, tokenizer fingerprint, special-token setting), so a second run does not re-tokenize.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -110,9 +109,6 @@ fn read_cache(path: &Path, n: usize) -> Option<(Vec<u32>, Vec<Option<u32>>)> {
 }
 
 fn write_cache(path: &Path, t: &TokenizedDataset) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let n = t.prompt_len.len();
     let mut buf = Vec::with_capacity(16 + 8 * n);
     buf.extend_from_slice(MAGIC);
@@ -123,11 +119,7 @@ fn write_cache(path: &Path, t: &TokenizedDataset) -> std::io::Result<()> {
     for c in &t.completion_len {
         buf.extend_from_slice(&c.unwrap_or(NONE).to_le_bytes());
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&buf)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    super::atomic::write_bytes(path, &buf)
 }
 
 #[cfg(test)]

@@ -5,10 +5,14 @@
 //! and the service both call the same functions.
 
 pub mod agent;
+pub mod analysis;
 pub mod arrival;
+pub mod atomic;
+pub mod bom;
 pub mod constant;
 pub mod dataset;
 pub mod datasets_tools;
+pub mod date;
 pub mod emit;
 pub mod errors;
 pub mod exact;
@@ -16,6 +20,7 @@ pub mod files;
 pub mod fit;
 pub mod generate;
 pub mod inputs;
+pub mod json;
 pub mod lengths;
 pub mod limits;
 pub mod pattern;

@@ -8,8 +8,8 @@
 
 use serde::Serialize;
 
+use super::analysis::{Analysis, BlockBasis};
 use super::generate::Summary;
-use super::plot::analysis::{Analysis, BlockBasis};
 use super::plot::svg::fmt_num;
 use super::spec::{TraceType, ValidatedSpec};
 use super::stats::{Histogram, LengthError, LengthSummary, round3};

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::atomic;
 pub use super::files::InputFile;
 use super::files::{FileResolver, RecordingResolver};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
 use super::lengths::TokenizedDataset;
 use super::limits::Limits;
-use super::plot::{AnalyzeError, AnalyzeOptions, write_atomic, write_plots_and_report};
+use super::plot::{AnalyzeError, AnalyzeOptions, write_plots_and_report};
 use super::report::{Report, Targets};
 use super::spec::{GenerationSpec, ValidatedSpec};
 use super::tokenizer::TokenCounter;
@@ -207,7 +208,7 @@ pub fn run_to_dir(
     let manifest_path = dir.join(MANIFEST_FILE);
     let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     text.push(b'\n');
-    write_atomic(dir, MANIFEST_FILE, &text).map_err(io(&manifest_path))?;
+    atomic::write_bytes(&manifest_path, &text).map_err(io(&manifest_path))?;
     Ok(RunOutput {
         workload,
         manifest_path,

@@ -6,10 +6,10 @@
 //! complete, so a failed or cancelled run never leaves a file that looks finished.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::atomic::AtomicFile;
 use super::dataset::SessionId;
 use super::spec::common::OutputFormat;
 
@@ -361,9 +361,7 @@ pub fn workload_file_name(format: OutputFormat) -> &'static str {
 pub struct WorkloadFile {
     format: OutputFormat,
     ascii: bool,
-    out: Option<BufWriter<File>>,
-    tmp: PathBuf,
-    dest: PathBuf,
+    out: AtomicFile,
     buf: Vec<u8>,
     line: Vec<u8>,
     first: bool,
@@ -379,14 +377,7 @@ impl WorkloadFile {
         ascii: bool,
         tap: Option<LineTap>,
     ) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let dest = dir.join(workload_file_name(format));
-        let tmp = dir.join(format!(
-            ".{}.partial-{}",
-            workload_file_name(format),
-            std::process::id()
-        ));
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let mut out = AtomicFile::create(&dir.join(workload_file_name(format)))?;
         let mut bytes = 0;
         if format == OutputFormat::Json {
             out.write_all(b"[\n")?;
@@ -395,9 +386,7 @@ impl WorkloadFile {
         Ok(Self {
             format,
             ascii,
-            out: Some(out),
-            tmp,
-            dest,
+            out,
             buf: Vec::with_capacity(1 << 16),
             line: Vec::new(),
             first: true,
@@ -413,25 +402,12 @@ impl WorkloadFile {
 
     /// Flushes, syncs and renames the file into place; returns its final path.
     pub fn commit(mut self) -> std::io::Result<PathBuf> {
-        let mut out = self.out.take().expect("not committed twice");
         if self.format == OutputFormat::Json {
             let tail: &[u8] = if self.first { b"]" } else { b"\n]" };
-            out.write_all(tail)?;
+            self.out.write_all(tail)?;
             self.bytes += tail.len() as u64;
         }
-        let f = out.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&self.tmp, &self.dest)?;
-        Ok(self.dest.clone())
-    }
-}
-
-impl Drop for WorkloadFile {
-    fn drop(&mut self) {
-        if self.out.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        self.out.commit()
     }
 }
 
@@ -443,7 +419,7 @@ impl EntrySink for WorkloadFile {
             OutputFormat::Json => format_pretty(&mut self.buf, e, self.ascii, self.first),
         }
         self.first = false;
-        let out = self.out.as_mut().expect("open");
+        let out = &mut self.out;
         out.write_all(&self.buf)?;
         self.bytes += self.buf.len() as u64;
         if let Some(tap) = &mut self.tap {

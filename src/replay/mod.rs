@@ -7,7 +7,10 @@
 //! - [`report`]: per-request results, the mergeable summary and the report.
 //! - [`hist`]: the log-linear histogram behind every percentile.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use crate::domain::atomic::AtomicFile;
 
 pub mod client;
 pub mod hist;
@@ -47,10 +50,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<report::Summary> {
         }
     }
     let merged = merged.expect("at least one directory");
-    let tmp = out.join(format!(".{RESULTS}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, &text)?;
+    let mut file = AtomicFile::create(&results)?;
+    file.write_all(&text)?;
     run::write_json(&out.join(SUMMARY), &merged)?;
     run::write_json(&out.join(REPORT), &merged.report())?;
-    std::fs::rename(&tmp, &results)?;
+    file.commit()?;
     Ok(merged)
 }

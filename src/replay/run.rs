@@ -9,13 +9,15 @@
 //! [`Summary`]; files are renamed into place only when the replay is complete.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
+
+use crate::domain::atomic::{self, AtomicFile};
 
 use super::client::{Endpoint, Outcome, Target, send};
 use super::plan::Planned;
@@ -250,65 +252,29 @@ fn dispatch(plan: Vec<Planned>, ctx: Arc<Ctx>, rt: tokio::runtime::Handle) {
     }
 }
 
-/// A file written under a temporary name and renamed into place by [`Staged::commit`]; removed on drop.
-struct Staged {
-    tmp: PathBuf,
-    dest: PathBuf,
-    done: bool,
-}
-
-impl Staged {
-    fn new(dest: &Path) -> Self {
-        let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        Self {
-            tmp,
-            dest: dest.to_path_buf(),
-            done: false,
-        }
-    }
-
-    fn commit(mut self) -> std::io::Result<()> {
-        std::fs::rename(&self.tmp, &self.dest)?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 /// Writes `value` as pretty JSON to `path` through a temporary file.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let staged = Staged::new(path);
     let mut text = serde_json::to_vec_pretty(value)?;
     text.push(b'\n');
-    std::fs::write(&staged.tmp, text)?;
-    staged.commit()?;
+    atomic::write_bytes(path, &text)?;
     Ok(())
 }
 
+/// Streams the records to `path` under its temporary name; the caller commits the file once the summary
+/// and the report are written.
 fn writer(
     mut rx: mpsc::UnboundedReceiver<RequestResult>,
     path: &Path,
     mut summary: Summary,
-) -> anyhow::Result<(Summary, Staged)> {
-    let staged = Staged::new(path);
-    let mut out = BufWriter::with_capacity(1 << 16, std::fs::File::create(&staged.tmp)?);
+) -> anyhow::Result<(Summary, AtomicFile)> {
+    let mut out = AtomicFile::create(path)?;
     while let Some(r) = rx.blocking_recv() {
         serde_json::to_writer(&mut out, &r)?;
         out.write_all(b"\n")?;
         summary.add(&r);
     }
-    out.flush()?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     summary.close();
-    Ok((summary, staged))
+    Ok((summary, out))
 }
 
 /// Names of the files of a replay directory.
@@ -355,11 +321,11 @@ pub async fn replay(plan: Vec<Planned>, opts: ReplayOptions) -> anyhow::Result<S
     std::thread::Builder::new()
         .name("replay-timer".into())
         .spawn(move || dispatch(plan, ctx, rt))?;
-    let (summary, staged) = done_rx
+    let (summary, results) = done_rx
         .await
         .map_err(|_| anyhow::anyhow!("the results writer died"))??;
     write_json(&opts.output_dir.join(SUMMARY), &summary)?;
     write_json(&opts.output_dir.join(REPORT), &summary.report())?;
-    staged.commit()?;
+    results.commit()?;
     Ok(summary)
 }

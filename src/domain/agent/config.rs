@@ -6,6 +6,8 @@
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::domain::json::py_kind;
+
 /// An inclusive integer range `[min, max]`; a single integer `v` is `[v, v]` (and still consumes a draw).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntRange {
@@ -127,19 +129,8 @@ fn int_of(field: &str, v: &Value, what: &str) -> Result<i128, AgentConfigError> 
         )),
         other => Err(AgentConfigError::new(
             field,
-            format!("must be {what}, not {}", kind(other)),
+            format!("must be {what}, not {}", py_kind(other)),
         )),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -186,7 +177,7 @@ fn number_field(
         Some(Value::Number(n)) => Ok(n.as_f64().unwrap_or(f64::NAN)),
         Some(other) => Err(AgentConfigError::new(
             field,
-            format!("must be a number, not {}", kind(other)),
+            format!("must be a number, not {}", py_kind(other)),
         )),
     }
 }
@@ -244,7 +235,7 @@ impl AgentConfig {
         let Value::Object(obj) = v else {
             return Err(AgentConfigError::new(
                 "agent config",
-                format!("must be a JSON object, not {}", kind(v)),
+                format!("must be a JSON object, not {}", py_kind(v)),
             ));
         };
         let d = Self::default();

@@ -3,44 +3,25 @@
 //!
 //! Every output is a collection that [`crate::domain::dataset`] loads: plain `{"prompt", "completion"?}` or
 //! sessioned `{"session_id", "prompts", "completions"?}` JSONL, UTF-8. Functions write to any
-//! [`std::io::Write`]; [`write_file_atomically`] writes a path through a temporary file and a rename.
+//! [`std::io::Write`]; [`crate::domain::atomic::write_with`] writes a path through a temporary file and a
+//! rename.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use super::files::{FileResolver, InputError};
 use super::spec::SpecError;
-use super::tokenizer::{TokenCounter, TokenizerError};
+use super::tokenizer::TokenCounter;
 
+mod common;
 pub mod convert;
 pub mod multiturn;
 pub mod shared_prefix;
 pub mod text;
 
-use text::{TextError, TextSource};
-
-/// Why a collection could not be converted or generated.
-#[derive(Debug, Error)]
-pub enum DatasetToolError {
-    /// A configuration value is invalid.
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    /// An input file is invalid (names file, line and field).
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// Tokenization failed.
-    #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
-    /// An exact-length text could not be built.
-    #[error(transparent)]
-    Text(#[from] TextError),
-    /// Writing the output failed.
-    #[error("writing the collection: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use common::{DatasetToolError, Distribution};
+use text::TextSource;
 
 /// A synthetic collection to generate: the body of `POST /v1/datasets/generate`, tagged by `kind`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -138,193 +119,9 @@ pub fn text_source(
     }
 }
 
-/// Writes `path` through a temporary file next to it, renamed into place only when `write` succeeds.
-pub fn write_file_atomically<T, E>(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<std::io::Error>,
-{
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "collection.jsonl".into());
-    let tmp = dir.join(format!(".{file_name}.partial-{}", std::process::id()));
-    struct Cleanup(Option<PathBuf>);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            if let Some(p) = self.0.take() {
-                let _ = std::fs::remove_file(p);
-            }
-        }
-    }
-    let mut guard = Cleanup(Some(tmp.clone()));
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-    let result = write(&mut w)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    guard.0 = None;
-    Ok(result)
-}
-
-/// Appends a `{"prompt": .., "completion": ..}` line (completion omitted when `None`) to `buf`.
-pub(crate) fn plain_line(buf: &mut Vec<u8>, prompt: &str, completion: Option<&str>) {
-    use super::writer::write_json_str;
-    buf.extend_from_slice(b"{\"prompt\": ");
-    write_json_str(buf, prompt, false);
-    if let Some(c) = completion {
-        buf.extend_from_slice(b", \"completion\": ");
-        write_json_str(buf, c, false);
-    }
-    buf.extend_from_slice(b"}\n");
-}
-
-/// A session id as written: an integer or a string.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum OutId<'a> {
-    Int(u64),
-    Str(&'a str),
-    Json(&'a serde_json::Number),
-}
-
-/// Appends a `{"session_id", "prompts", "completions"?}` line; completions omitted when empty.
-pub(crate) fn session_line<S: AsRef<str>>(
-    buf: &mut Vec<u8>,
-    id: OutId<'_>,
-    prompts: &[S],
-    completions: &[S],
-) {
-    use super::writer::write_json_str;
-    buf.extend_from_slice(b"{\"session_id\": ");
-    match id {
-        OutId::Int(n) => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-        OutId::Str(s) => write_json_str(buf, s, false),
-        OutId::Json(n) => buf.extend_from_slice(n.to_string().as_bytes()),
-    }
-    buf.extend_from_slice(b", \"prompts\": [");
-    for (i, p) in prompts.iter().enumerate() {
-        if i > 0 {
-            buf.extend_from_slice(b", ");
-        }
-        write_json_str(buf, p.as_ref(), false);
-    }
-    buf.push(b']');
-    if !completions.is_empty() {
-        buf.extend_from_slice(b", \"completions\": [");
-        for (i, c) in completions.iter().enumerate() {
-            if i > 0 {
-                buf.extend_from_slice(b", ");
-            }
-            write_json_str(buf, c.as_ref(), false);
-        }
-        buf.push(b']');
-    }
-    buf.extend_from_slice(b"}\n");
-}
-
-/// A Normal(mean, std) draw rounded and truncated below at `min` by redrawing (bounded: after 64 rejected
-/// draws, `min`).
-pub(crate) fn normal_at_least(rng: &mut impl rand::Rng, mean: f64, std: f64, min: f64) -> f64 {
-    use rand_distr::{Distribution, Normal};
-    if std <= 0.0 {
-        return mean.round().max(min);
-    }
-    let Ok(n) = Normal::new(mean, std) else {
-        return mean.round().max(min);
-    };
-    for _ in 0..64 {
-        let v = n.sample(rng).round();
-        if v >= min {
-            return v;
-        }
-    }
-    min
-}
-
-/// Small summary of a list of values (mean and percentiles), for reports.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Distribution {
-    /// Number of values.
-    pub count: u64,
-    /// Mean (3 decimals).
-    pub mean: f64,
-    /// Smallest value.
-    pub min: u64,
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// Largest value.
-    pub max: u64,
-}
-
-impl Distribution {
-    /// Summarises `values` (nearest-rank percentiles).
-    pub fn of(mut values: Vec<u64>) -> Self {
-        if values.is_empty() {
-            return Self::default();
-        }
-        values.sort_unstable();
-        let n = values.len();
-        let pct = |p: f64| values[(((p / 100.0) * n as f64).ceil() as usize).clamp(1, n) - 1];
-        let sum: u64 = values.iter().sum();
-        Self {
-            count: n as u64,
-            mean: ((sum as f64 / n as f64) * 1000.0).round() / 1000.0,
-            min: values[0],
-            p50: pct(50.0),
-            p90: pct(90.0),
-            p99: pct(99.0),
-            max: values[n - 1],
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_load_as_collections() {
-        let mut buf = Vec::new();
-        plain_line(&mut buf, "héllo \"x\"", Some("c"));
-        plain_line(&mut buf, "p2", None);
-        let d = crate::domain::dataset::parse_jsonl(&buf[..], "t").unwrap();
-        assert_eq!(d.prompts, vec!["héllo \"x\"", "p2"]);
-        assert_eq!(d.completions[0].as_deref(), Some("c"));
-        assert!(String::from_utf8(buf).unwrap().contains("héllo"));
-        let mut buf = Vec::new();
-        session_line(&mut buf, OutId::Str("a"), &["1", "2"], &["c1"]);
-        session_line::<&str>(&mut buf, OutId::Int(3), &["x"], &[]);
-        let d = crate::domain::dataset::parse_jsonl(&buf[..], "t").unwrap();
-        assert_eq!(d.sessions.len(), 2);
-        assert_eq!(d.prompts, vec!["1", "2", "x"]);
-    }
-
-    #[test]
-    fn atomic_write_leaves_nothing_on_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("out.jsonl");
-        let r: Result<(), std::io::Error> = write_file_atomically(&p, |w| {
-            w.write_all(b"x")?;
-            Err(std::io::Error::other("boom"))
-        });
-        assert!(r.is_err());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        write_file_atomically(&p, |w| w.write_all(b"ok\n")).unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"ok\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
 
     #[test]
     fn generate_spec_is_tagged_and_strict() {
@@ -398,12 +195,5 @@ mod tests {
                 .starts_with("prompt_file file '/no/such.jsonl'"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn distribution_summary() {
-        let d = Distribution::of((1..=100).collect());
-        assert_eq!((d.p50, d.p90, d.p99, d.max), (50, 90, 99, 100));
-        assert_eq!(d.mean, 50.5);
     }
 }

@@ -17,9 +17,11 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::shared_prefix::{d_tokenizer, err, finite_at_least, yes};
+use super::common::{
+    DatasetToolError, Distribution, OutId, d_tokenizer, err, finite_at_least, normal_at_least,
+    session_line, yes,
+};
 use super::text::{Exact, ExactText, Head, TextError, TextSource};
-use super::{DatasetToolError, Distribution, OutId, normal_at_least, session_line};
 use crate::domain::generate::rng_for;
 use crate::domain::spec::SpecError;
 use crate::domain::tokenizer::TokenCounter;

@@ -22,11 +22,13 @@ use rand_distr::{Distribution as _, Normal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::common::{
+    DatasetToolError, Distribution, d_tokenizer, err, finite_at_least, normal_at_least, yes,
+};
 use super::text::{Exact, ExactText, TextError, TextSource, common_prefix};
-use super::{DatasetToolError, Distribution, normal_at_least};
 use crate::domain::generate::rng_for;
 use crate::domain::spec::SpecError;
-use crate::domain::tokenizer::{DEFAULT_TOKENIZER, TokenCounter};
+use crate::domain::tokenizer::TokenCounter;
 use crate::domain::writer::write_json_str;
 
 /// RNG streams of this generator.
@@ -95,12 +97,6 @@ fn d_samples() -> u32 {
 fn d_num_prefix() -> u32 {
     10
 }
-pub(super) fn d_tokenizer() -> String {
-    DEFAULT_TOKENIZER.to_string()
-}
-pub(super) fn yes() -> bool {
-    true
-}
 fn d_configs() -> Vec<PrefixConfig> {
     vec![PrefixConfig::default()]
 }
@@ -139,21 +135,6 @@ impl Default for SharedPrefixSpec {
             configs: d_configs(),
             randomize_order: false,
         }
-    }
-}
-
-pub(super) fn err(field: impl Into<String>, message: impl Into<String>) -> SpecError {
-    SpecError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-pub(super) fn finite_at_least(field: &str, v: f64, min: f64) -> Result<(), SpecError> {
-    if v.is_finite() && v >= min {
-        Ok(())
-    } else {
-        Err(err(field, format!("must be a number >= {min}")))
     }
 }
 

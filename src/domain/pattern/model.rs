@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::domain::json::kind;
+
 /// Most grid points a synthetic series may have (`duration_ms / interval_ms`).
 pub const MAX_POINTS: u64 = 10_000_000;
 
@@ -120,19 +122,8 @@ pub(super) fn number(
         },
         Some(other) => Err(PatternConfigError::key(
             key,
-            format!("must be a number, got {}", json_kind(other)),
+            format!("must be a number, got {}", kind(other)),
         )),
-    }
-}
-
-pub(super) fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -144,10 +135,7 @@ impl Pattern {
         let Value::Object(obj) = v else {
             return Err(PatternConfigError {
                 key: None,
-                message: format!(
-                    "a pattern config must be a JSON object, got {}",
-                    json_kind(v)
-                ),
+                message: format!("a pattern config must be a JSON object, got {}", kind(v)),
             });
         };
         let legacy_key = ["A", "B", "sigma", "period", "omega"]
@@ -193,7 +181,7 @@ impl Pattern {
             Some(other) => {
                 return Err(PatternConfigError::key(
                     "only_rise",
-                    format!("must be true or false, got {}", json_kind(other)),
+                    format!("must be true or false, got {}", kind(other)),
                 ));
             }
         };

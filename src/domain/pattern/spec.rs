@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{MAX_POINTS, Pattern, Preset, json_kind};
+use super::model::{MAX_POINTS, Pattern, Preset};
+use crate::domain::json::kind;
 use crate::domain::spec::common::SpecError;
 
 /// `synthetic` spec options: one pattern per series, as a preset or a config (inline object or file name).
@@ -142,10 +143,7 @@ impl SyntheticSpec {
                     }
                     other => Err(err(
                         format!("synthetic.{p}_pattern_config"),
-                        format!(
-                            "must be a file name or a JSON object, got {}",
-                            json_kind(other)
-                        ),
+                        format!("must be a file name or a JSON object, got {}", kind(other)),
                     )),
                 }
             }

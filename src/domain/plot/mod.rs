@@ -12,13 +12,14 @@
 //! Bins are left-closed `[t, t+bin)` from t = 0, so the first second is kept (unlike W20); an empty workload
 //! gives valid figures that say "no requests" (unlike W21). Output is deterministic (fixed precision).
 
-pub mod analysis;
+pub use crate::domain::analysis;
 pub(crate) mod svg;
 
 pub use analysis::{Analysis, AnalyzeError, AnalyzeOptions, analyze};
 
 use std::path::Path;
 
+use crate::domain::atomic;
 use crate::domain::report::{LengthTarget, REPORT_FILE, RateCurve, Report, Targets, report};
 use crate::domain::stats::Histogram;
 use svg::{BLACK, BLUE, Figure, GREEN, GREY, ORANGE, Panel, RED, Series, Style, fmt_num};
@@ -67,15 +68,6 @@ pub fn render_all(a: &Analysis, t: &Targets) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// Writes `dir/name` through a temporary file renamed into place.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, dir.join(name)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
 /// Analyzes the workload file at `workload` in one pass and writes every plot (`{name}.svg`) and
 /// `report.json` into `dir`, each through a temporary file renamed into place. Returns the report and the
 /// plot file names.
@@ -100,12 +92,12 @@ pub fn write_plots_and_report(
     let mut names = Vec::new();
     for (name, svg) in render_all(&a, targets) {
         let file = format!("{name}.svg");
-        write_atomic(dir, &file, svg.as_bytes()).map_err(written(&file))?;
+        atomic::write_bytes(&dir.join(&file), svg.as_bytes()).map_err(written(&file))?;
         names.push(file);
     }
     let mut text = serde_json::to_vec_pretty(&rep).expect("report serializes");
     text.push(b'\n');
-    write_atomic(dir, REPORT_FILE, &text).map_err(written(REPORT_FILE))?;
+    atomic::write_bytes(&dir.join(REPORT_FILE), &text).map_err(written(REPORT_FILE))?;
     Ok((rep, names))
 }
 

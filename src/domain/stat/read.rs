@@ -6,6 +6,7 @@ use std::io::Read;
 use super::fit::LogNormal;
 use super::spec::StatTraceType;
 use super::time::parse_time;
+use crate::domain::bom::strip_bom_str;
 use crate::domain::files::InputError;
 
 /// A named CSV input, read as a stream.
@@ -61,10 +62,8 @@ impl<'a> Csv<'a> {
             .iter()
             .map(|h| h.trim().to_string())
             .collect();
-        if let Some(h) = headers.first_mut()
-            && let Some(rest) = h.strip_prefix('\u{feff}')
-        {
-            *h = rest.trim().to_string();
+        if let Some(h) = headers.first_mut() {
+            *h = strip_bom_str(h).trim().to_string();
         }
         if headers.iter().all(String::is_empty) {
             return Err(InputError::file(name, "is empty (no header row)"));

@@ -1,26 +1,9 @@
 //! The `Time` column of the Grafana exports.
 
+use crate::domain::date::days_since_epoch;
+
 // ---------------------------------------------------------------------------------------------------------
 // Times
-
-pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-pub(super) fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 /// Parses a Grafana time cell to epoch ms: a number (epoch ms) or `YYYY-M-D[ T]H:M[:S[.fff]]` with an optional
 /// `Z` or `±HH[:MM]` offset (no offset = UTC). Returns None when it is neither.
@@ -34,9 +17,10 @@ pub fn parse_time(s: &str) -> Option<i64> {
     let y: i64 = dp.next()?.parse().ok()?;
     let m: i64 = dp.next()?.parse().ok()?;
     let d: i64 = dp.next()?.parse().ok()?;
-    if dp.next().is_some() || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+    if dp.next().is_some() {
         return None;
     }
+    let days = days_since_epoch(y, m, d)?;
     let rest = rest.trim();
     let (clock, offset_min) = if let Some(c) = rest.strip_suffix('Z') {
         (c, 0)
@@ -71,6 +55,5 @@ pub fn parse_time(s: &str) -> Option<i64> {
     {
         return None;
     }
-    let days = days_from_civil(y, m, d);
     Some(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + (sec * 1000.0).round() as i64)
 }

@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use super::rows::{RowReader, TraceRow, parse_datetime_us, parse_len};
+use crate::domain::bom::strip_bom;
 use crate::domain::files::InputError;
 
 /// The timestamp column.
@@ -23,7 +24,7 @@ pub(crate) fn header_index(
     headers
         .iter()
         .position(|h| {
-            let h = h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h); // a UTF-8 BOM before the first name
+            let h = strip_bom(h); // a UTF-8 BOM before the first name
             h.trim_ascii() == name.as_bytes()
         })
         .ok_or_else(|| {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::azure::{csv_error, header_index};
 use super::rows::{RowReader, TraceRow, json_len, parse_datetime_us, parse_f64, parse_len};
 use super::spec::{TimestampUnit, TraceColumns, TraceFormat, TraceSpec};
+use crate::domain::bom::strip_bom;
 use crate::domain::dataset::SessionId;
 use crate::domain::files::InputError;
 
@@ -67,9 +68,7 @@ impl Col {
     /// The column `name` of header `h`, when present.
     pub(crate) fn find_opt(h: &csv::ByteRecord, name: &str) -> Option<Self> {
         h.iter()
-            .position(|x| {
-                x.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(x).trim_ascii() == name.as_bytes()
-            })
+            .position(|x| strip_bom(x).trim_ascii() == name.as_bytes())
             .map(|idx| Self {
                 idx,
                 name: name.to_string(),

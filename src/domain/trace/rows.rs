@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::domain::dataset::SessionId;
+use crate::domain::date::days_since_epoch;
 use crate::domain::files::InputError;
 
 /// One request of a trace, as read.
@@ -86,16 +87,6 @@ pub fn parse_f64(raw: &[u8]) -> Result<f64, String> {
     }
 }
 
-pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Parses `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|±HH:MM]` into microseconds since the Unix epoch (UTC).
 pub fn parse_datetime_us(raw: &[u8]) -> Option<i64> {
     let b = raw.trim_ascii();
@@ -151,6 +142,8 @@ pub fn parse_datetime_us(raw: &[u8]) -> Option<i64> {
             _ => return None,
         }
     }
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    // Any day 1..=31 is accepted, one past the month's end rolling over (2023-02-31 is 2023-03-03).
+    let days = days_since_epoch(y, mo, 1)? + d - 1;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_s;
     Some(secs * 1_000_000 + micros)
 }

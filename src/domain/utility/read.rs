@@ -11,7 +11,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::super::bom::skip_bom;
 use super::super::files::InputError;
+use super::super::json::{kind, replace_non_finite};
 
 /// Largest timestamp accepted (2^53 ms, about 285,000 years): every such value survives a float round trip.
 pub const MAX_TIMESTAMP_MS: u64 = 1 << 53;
@@ -145,14 +147,10 @@ impl<R: BufRead> EntryReader<R> {
     }
 
     fn skip_bom(&mut self) -> Result<(), InputError> {
-        let b = match self.src.fill_buf() {
-            Ok(b) => b,
-            Err(e) => return Err(self.io_err(e)),
-        };
-        if b.starts_with(b"\xEF\xBB\xBF") {
-            self.src.consume(3);
+        match skip_bom(&mut self.src) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.io_err(e)),
         }
-        Ok(())
     }
 
     /// Reads one JSONL line into `buf` (without the newline); returns false at the end.
@@ -455,56 +453,6 @@ fn timestamp_of(v: &Value) -> Result<u64, String> {
     } else {
         Ok(f as u64)
     }
-}
-
-/// A short name for a JSON value's type, for error messages.
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Replaces the bare `NaN`, `Infinity` and `-Infinity` tokens Python writes (outside strings) with `null`;
-/// None when there are none. Returns the repaired text and the number of tokens replaced.
-pub fn replace_non_finite(text: &[u8]) -> Option<(Vec<u8>, u64)> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut n = 0;
-    let mut in_str = false;
-    let mut escape = false;
-    let mut i = 0;
-    while i < text.len() {
-        let c = text[i];
-        if in_str {
-            if escape {
-                escape = false;
-            } else if c == b'\\' {
-                escape = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-        } else if c == b'"' {
-            in_str = true;
-        } else {
-            let rest = &text[i..];
-            let token: Option<&[u8]> = [&b"-Infinity"[..], b"Infinity", b"NaN"]
-                .into_iter()
-                .find(|t| rest.starts_with(t));
-            if let Some(t) = token {
-                out.extend_from_slice(b"null");
-                n += 1;
-                i += t.len();
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    (n > 0).then_some((out, n))
 }
 
 /// Reads every entry of a small in-memory text (tests and previews).

@@ -1,8 +1,9 @@
 use std::path::Path;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
+use crate::domain::spec::OutputFormat;
 
 fn never() -> bool {
     false

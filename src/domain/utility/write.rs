@@ -3,12 +3,12 @@
 //! Output goes to a temporary file next to the destination and is renamed into place by
 //! [`EntryWriter::commit`]; dropping the writer without committing removes the temporary file.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use serde_json::Value;
 
+use super::super::atomic::AtomicFile;
 use super::super::spec::OutputFormat;
 use super::super::writer::write_py_object;
 
@@ -16,9 +16,7 @@ use super::super::writer::write_py_object;
 pub struct EntryWriter {
     format: OutputFormat,
     ascii: bool,
-    out: Option<BufWriter<File>>,
-    tmp: PathBuf,
-    dest: PathBuf,
+    out: AtomicFile,
     buf: Vec<u8>,
     entries: u64,
     bytes: u64,
@@ -27,23 +25,10 @@ pub struct EntryWriter {
 impl EntryWriter {
     /// Creates the temporary file for `dest` (its directory is created if needed).
     pub fn create(dest: &Path, format: OutputFormat, ascii: bool) -> std::io::Result<Self> {
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir)?;
-        let file_name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "workload".to_string());
-        let tmp = dir.join(format!(".{file_name}.partial-{}", std::process::id()));
-        let out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
         Ok(Self {
             format,
             ascii,
-            out: Some(out),
-            tmp,
-            dest: dest.to_path_buf(),
+            out: AtomicFile::create(dest)?,
             buf: Vec::with_capacity(1 << 16),
             entries: 0,
             bytes: 0,
@@ -69,7 +54,7 @@ impl EntryWriter {
         }
         self.entries += 1;
         self.bytes += self.buf.len() as u64;
-        self.out.as_mut().expect("open").write_all(&self.buf)
+        self.out.write_all(&self.buf)
     }
 
     /// Entries written so far.
@@ -79,28 +64,13 @@ impl EntryWriter {
 
     /// Flushes, syncs and renames the file into place; returns the number of bytes written.
     pub fn commit(mut self) -> std::io::Result<u64> {
-        let mut out = self.out.take().expect("not committed twice");
         if self.format == OutputFormat::Json {
             let tail: &[u8] = if self.entries == 0 { b"[]" } else { b"\n]" };
-            out.write_all(tail)?;
+            self.out.write_all(tail)?;
             self.bytes += tail.len() as u64;
         }
-        let f = out.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        drop(f);
-        if let Err(e) = std::fs::rename(&self.tmp, &self.dest) {
-            let _ = std::fs::remove_file(&self.tmp);
-            return Err(e);
-        }
+        self.out.commit()?;
         Ok(self.bytes)
-    }
-}
-
-impl Drop for EntryWriter {
-    fn drop(&mut self) {
-        if self.out.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }
 
