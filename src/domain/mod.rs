@@ -21,6 +21,7 @@ pub mod fit;
 pub mod generate;
 pub mod inputs;
 pub mod json;
+pub mod layout;
 pub mod lengths;
 pub mod limits;
 pub mod pattern;

@@ -164,12 +164,10 @@ impl BlobStore {
 
     /// Writes the metadata record atomically.
     pub fn write_meta<M: Serialize>(&self, id: &str, meta: &M) -> std::io::Result<()> {
-        let tmp = self.dir.join(format!(".{id}.meta.json.partial"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(meta).expect("meta serializes"),
-        )?;
-        std::fs::rename(tmp, self.meta_path(id))
+        crate::domain::atomic::write_bytes(
+            &self.meta_path(id),
+            &serde_json::to_vec_pretty(meta).expect("meta serializes"),
+        )
     }
 
     /// Removes `id`; returns the bytes freed, or None when absent.

@@ -152,12 +152,10 @@ impl Job {
 /// Writes `rec` as `dir/job.json` through a temporary file.
 fn persist(dir: &Path, rec: &JobRecord) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{JOB_FILE}.partial"));
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(rec).expect("record serializes"),
-    )?;
-    std::fs::rename(tmp, dir.join(JOB_FILE))
+    crate::domain::atomic::write_bytes(
+        &dir.join(JOB_FILE),
+        &serde_json::to_vec_pretty(rec).expect("record serializes"),
+    )
 }
 
 /// The jobs persisted under `dir` (one directory each; unreadable records are skipped). A job that was queued

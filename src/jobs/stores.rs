@@ -355,7 +355,12 @@ fn check_trace(path: &Path, format: &str) -> Result<u64, UploadError> {
         no += 1;
         let text =
             std::str::from_utf8(&buf).map_err(|_| bad(no, format!("line {no}: invalid UTF-8")))?;
-        let text = text.trim_start_matches('\u{feff}').trim();
+        let text = if no == 1 {
+            crate::domain::bom::strip_bom_str(text)
+        } else {
+            text
+        }
+        .trim();
         if text.is_empty() {
             continue;
         }

@@ -20,7 +20,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
-use crate::domain::bom::{BOM, has_bom};
+use crate::domain::layout::Layout;
 use crate::domain::stats::Histogram;
 
 mod acc;
@@ -105,30 +105,12 @@ pub fn analyze(
         }),
     };
 
-    // Skip a BOM and whitespace to find out whether this is a JSON array.
-    let first = loop {
-        let buf = reader.fill_buf().map_err(io)?;
-        if buf.is_empty() {
-            break None;
-        }
-        let skip = buf
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(buf.len());
-        if skip < buf.len() && has_bom(&buf[skip..]) {
-            reader.consume(skip + BOM.len());
-            continue;
-        }
-        if skip < buf.len() {
-            break Some(buf[skip]);
-        }
-        let n = buf.len();
-        reader.consume(n);
-    };
-    match first {
+    // Skip a BOM and blank space to find out whether this is a JSON array.
+    let (layout, skipped_lines) = crate::domain::layout::detect(&mut reader).map_err(io)?;
+    match layout {
         None => {}
-        Some(b'[') => analyze_array(reader, opts, &digester, &mut acc)?,
-        Some(_) => analyze_lines(reader, opts, &digester, &mut acc)?,
+        Some(Layout::JsonArray) => analyze_array(reader, opts, &digester, &mut acc)?,
+        Some(Layout::Jsonl) => analyze_lines(reader, opts, skipped_lines, &digester, &mut acc)?,
     }
     let mut a = acc.finish();
     if a.requests == 0 {

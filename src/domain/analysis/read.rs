@@ -18,6 +18,7 @@ pub(super) const BATCH_BYTES: usize = 16 << 20;
 pub(super) fn analyze_lines(
     mut reader: impl BufRead,
     opts: &AnalyzeOptions<'_>,
+    skipped_lines: u64,
     digester: &Digester<'_>,
     acc: &mut Acc,
 ) -> Result<(), AnalyzeError> {
@@ -25,7 +26,7 @@ pub(super) fn analyze_lines(
     let mut filled = 0usize;
     let mut want = BATCH_BYTES;
     let mut eof = false;
-    let mut lines_before = 0u64;
+    let mut lines_before = skipped_lines;
     let mut pending: Vec<Digests> = Vec::new();
     let pieces = rayon::current_num_threads() * 4;
     loop {

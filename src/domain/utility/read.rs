@@ -11,7 +11,6 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::super::bom::skip_bom;
 use super::super::files::InputError;
 use super::super::json::{kind, replace_non_finite};
 
@@ -55,14 +54,7 @@ impl RawEntry {
     }
 }
 
-/// How the file is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// One JSON object per line.
-    Jsonl,
-    /// One JSON array of objects.
-    JsonArray,
-}
+pub use crate::domain::layout::Layout;
 
 /// Reads the entries of one workload file in file order.
 pub struct EntryReader<R> {
@@ -143,13 +135,6 @@ impl<R: BufRead> EntryReader<R> {
             if next.is_some() {
                 return Ok(next);
             }
-        }
-    }
-
-    fn skip_bom(&mut self) -> Result<(), InputError> {
-        match skip_bom(&mut self.src) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.io_err(e)),
         }
     }
 
@@ -240,18 +225,20 @@ impl<R: BufRead> EntryReader<R> {
             return Ok(None);
         }
         if self.layout.is_none() {
-            self.skip_bom()?;
-            match self.skip_ws()? {
+            let (layout, newlines) =
+                crate::domain::layout::detect(&mut self.src).map_err(|e| self.io_err(e))?;
+            self.line += newlines;
+            match layout {
                 None => {
                     self.layout = Some(Layout::Jsonl);
                     self.done = true;
                     return Ok(None);
                 }
-                Some(b'[') => {
+                Some(Layout::JsonArray) => {
                     self.src.consume(1);
                     self.layout = Some(Layout::JsonArray);
                 }
-                Some(_) => self.layout = Some(Layout::Jsonl),
+                Some(Layout::Jsonl) => self.layout = Some(Layout::Jsonl),
             }
         }
         match self.layout {
