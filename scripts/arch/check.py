@@ -11,32 +11,35 @@ MAX = 700
 if "--max-lines" in sys.argv:
     MAX = int(sys.argv[sys.argv.index("--max-lines") + 1])
 
-def non_test_lines(text):
-    lines = text.split("\n")
-    count = 0
-    skip_depth = None
+def strip_tests(text, keep_comments=False):
+    """The text without `#[cfg(test)] mod ... { }` blocks (and without `//` lines unless keep_comments)."""
+    out = []
     depth = 0
-    pending_cfg_test = False
-    for line in lines:
+    skip_depth = None
+    pending = False
+    for line in text.split("\n"):
         s = line.strip()
         if skip_depth is None:
             if s.startswith("#[cfg(test)]"):
-                pending_cfg_test = True
+                pending = True
                 continue
-            if pending_cfg_test and s.startswith("mod ") and s.endswith("{"):
+            if pending and s.startswith("mod ") and s.endswith("{"):
                 skip_depth = depth
                 depth += line.count("{") - line.count("}")
-                pending_cfg_test = False
+                pending = False
                 continue
-            pending_cfg_test = False
-            if s:
-                count += 1
+            pending = False
+            if keep_comments or not s.startswith("//"):
+                out.append(line)
             depth += line.count("{") - line.count("}")
         else:
             depth += line.count("{") - line.count("}")
             if depth <= skip_depth:
                 skip_depth = None
-    return count
+    return "\n".join(out)
+
+def non_test_lines(text):
+    return sum(1 for line in strip_tests(text, keep_comments=True).split("\n") if line.strip())
 
 def module_of(path):
     rel = os.path.relpath(path, ROOT)[:-3]
@@ -64,32 +67,6 @@ for mod, p in sorted(files.items()):
 
 # Dependency graph among domain files (non-test code only).
 domain = {m: p for m, p in files.items() if m and m[0] == "domain" and not is_test_file(p)}
-
-def strip_tests(text):
-    out = []
-    depth = 0
-    skip_depth = None
-    pending = False
-    for line in text.split("\n"):
-        s = line.strip()
-        if skip_depth is None:
-            if s.startswith("#[cfg(test)]"):
-                pending = True
-                continue
-            if pending and s.startswith("mod ") and s.endswith("{"):
-                skip_depth = depth
-                depth += line.count("{") - line.count("}")
-                pending = False
-                continue
-            pending = False
-            if not s.startswith("//"):
-                out.append(line)
-            depth += line.count("{") - line.count("}")
-        else:
-            depth += line.count("{") - line.count("}")
-            if depth <= skip_depth:
-                skip_depth = None
-    return "\n".join(out)
 
 def resolve(mod, path):
     """Longest prefix of path that names a domain file."""
