@@ -11,7 +11,7 @@ use crate::domain::run::RunError;
 use crate::domain::sample::SAMPLE_DATASET_ID;
 use crate::domain::spec::{GenerationSpec, SpecError};
 use crate::domain::stats::Histogram;
-use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
+use crate::domain::tokenizer::{TokenCounter, TokenizerError, TokenizerPolicy};
 
 use super::stores::{DatasetStore, TokenStats};
 
@@ -48,10 +48,7 @@ impl JobInputs {
 
     /// The tokenizer `name`, resolved once; an error names the spec field.
     pub fn tokenizer(&self, name: &str) -> Result<TokenCounter, SpecError> {
-        self.cache.tokenizer(name).map_err(|e| SpecError {
-            field: "tokenizer".into(),
-            message: e.to_string(),
-        })
+        self.cache.tokenizer(name).map_err(tokenizer_error)
     }
 
     /// The inputs of a generation job: its tokenizer and its stored dataset (the sample when none is named)
@@ -68,13 +65,7 @@ impl JobInputs {
                 &|_, _| {},
             )
             .map_err(|e| match e {
-                InputsError::Tokenizer(t) => RunError::Generate(
-                    SpecError {
-                        field: "tokenizer".into(),
-                        message: t.to_string(),
-                    }
-                    .into(),
-                ),
+                InputsError::Tokenizer(t) => RunError::Generate(tokenizer_error(t).into()),
                 other => RunError::Io {
                     path: "dataset".into(),
                     source: std::io::Error::other(other.to_string()),
@@ -102,6 +93,26 @@ fn token_stats(inputs: &Inputs, special: bool) -> TokenStats {
         add_special_tokens: special,
         prompt_length: summary(&mut data.prompt_len.iter().copied()),
         completion_length: summary(&mut data.completion_len.iter().flatten().copied()),
+    }
+}
+
+/// A tokenizer failure as the client sees it: the field and the name it gave, never the server paths that
+/// were tried or the file that failed to load (those are logged).
+fn tokenizer_error(e: TokenizerError) -> SpecError {
+    let message = match &e {
+        TokenizerError::NotFound { name, .. } => format!(
+            "'{name}' is not a known tokenizer: give the embedded default or a name from the server's \
+             tokenizer directory"
+        ),
+        TokenizerError::Invalid { .. } => {
+            "could not be loaded (the server log has the reason)".into()
+        }
+        TokenizerError::Encode(why) => format!("failed: {why}"),
+    };
+    tracing::warn!(error = %e, "tokenizer not usable");
+    SpecError {
+        field: "tokenizer".into(),
+        message,
     }
 }
 
@@ -152,7 +163,16 @@ mod tests {
         spec.tokenizer = "no/such-tokenizer".into();
         let e = inputs.prepare(&spec).unwrap_err();
         assert!(matches!(e, RunError::Generate(_)), "{e}");
-        assert!(inputs.tokenizer("no/such-tokenizer").is_err());
+        let e = inputs.tokenizer("no/such-tokenizer").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            !text.contains("tokenizer tokenizer") && !text.contains("tried"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("tokenizer 'no/such-tokenizer' is not a known tokenizer"),
+            "{text}"
+        );
         assert!(inputs.tokenizer("default").is_ok());
     }
 }
