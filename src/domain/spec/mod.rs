@@ -179,7 +179,12 @@ impl ValidatedSpec {
         let s = &self.spec;
         let secs = s.duration_ms as f64 / 1000.0;
         let mut e = Estimate::default();
-        let mut prompt_tokens = s.lengths.target_prompt_len.map(u64::from);
+        // Agent prompts come from the agent config; every other shape builds or picks to the length target.
+        let target = match &self.shape {
+            Shape::Agent(_) => None,
+            _ => s.lengths.target_prompt_len.map(u64::from),
+        };
+        let mut prompt_tokens = target;
         match &self.shape {
             Shape::Constant => {
                 e.requests = Some(("traffic.target_qps".into(), s.traffic.target_qps * secs));
@@ -209,8 +214,8 @@ impl ValidatedSpec {
             }
             Shape::Stat(_) | Shape::Trace(..) | Shape::Agent(_) => {}
         }
-        if let Some(t) = s.lengths.target_prompt_len {
-            e.prompt_tokens = Some(("lengths.target_prompt_len".into(), u64::from(t)));
+        if let Some(t) = target {
+            e.prompt_tokens = Some(("lengths.target_prompt_len".into(), t));
         }
         if let (Some((field, n)), Some(t)) = (&e.requests, prompt_tokens) {
             let per_request = REQUEST_OVERHEAD_BYTES + BYTES_PER_TOKEN * t as f64;
