@@ -47,6 +47,12 @@ pub enum ErrorCode {
     Cancelled,
     /// The job would exceed, or crossed, a limit of the server (requests, output bytes, prompt tokens).
     LimitExceeded,
+    /// The request URI is longer than the server accepts.
+    UriTooLong,
+    /// The request's header section is larger than the server accepts.
+    HeadersTooLarge,
+    /// Not enough free disk space under the data directory for the job, or the store quota is used up.
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -73,6 +79,9 @@ impl ErrorCode {
             ErrorCode::Interrupted => "interrupted",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
         }
     }
 }

@@ -66,3 +66,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Replay(args)) => replay::run(*args),
     }
 }
+
+/// Reads a generation spec file with the service's rules ([`parse_spec`]): one JSON value, null = absent,
+/// sections are objects, unknown keys refused. Errors name the file and the field.
+///
+/// [`parse_spec`]: crate::domain::spec::parse_spec
+pub fn read_spec(path: &std::path::Path) -> anyhow::Result<crate::domain::spec::GenerationSpec> {
+    use anyhow::Context;
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    crate::domain::spec::parse_spec(&text)
+        .map_err(|e| anyhow::anyhow!("{}: invalid generation spec: {e}", path.display()))
+}

@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 use crate::domain::plot::{AnalyzeOptions, write_plots_and_report};
 use crate::domain::report::{LengthTarget, RatePoint, Targets};
-use crate::domain::spec::GenerationSpec;
 use crate::domain::tokenizer::{TokenCounter, TokenizerPolicy};
 
 /// Flags of `plot`.
@@ -52,11 +50,7 @@ pub struct PlotArgs {
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
     let mut targets = match &args.spec {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let spec = serde_json::from_str::<GenerationSpec>(&text)
-                .with_context(|| format!("{}: invalid generation spec", path.display()))?
-                .validate()?;
+            let spec = crate::cli::read_spec(path)?.validate()?;
             Targets::from_spec(&spec, None)
         }
         None => Targets::default(),

@@ -13,6 +13,7 @@ use crate::jobs::stores::{DatasetRecord, TokenStats, TraceRecord};
 
 /// Traffic rate and arrival process.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TrafficDoc {
     /// Requests per second for `constant` traffic (float, default 1).
     #[schema(example = 5.0)]
@@ -26,6 +27,7 @@ pub struct TrafficDoc {
 
 /// Length targets, in tokens.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LengthsDoc {
     /// Prompt length target.
     #[schema(example = 512)]
@@ -37,6 +39,7 @@ pub struct LengthsDoc {
 
 /// Prompt selection.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SamplingDoc {
     /// Reuse prompts (default true).
     pub replacement: Option<bool>,
@@ -48,6 +51,7 @@ pub struct SamplingDoc {
 
 /// Output options.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OutputDoc {
     /// `jsonl` (default) or `json`.
     pub format: Option<String>,
@@ -62,6 +66,7 @@ pub struct OutputDoc {
     "traffic": {"target_qps": 5.0, "arrival": "poisson"},
     "lengths": {"target_prompt_len": 512, "target_completion_len": 128}
 }))]
+#[serde(deny_unknown_fields)]
 pub struct GenerationSpecDoc {
     /// `constant`, `synthetic`, `stat`, `azure`, `mooncake`, `burstgpt`, `generic` or `agent`.
     #[schema(example = "constant")]

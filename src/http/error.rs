@@ -166,7 +166,42 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ShuttingDown | ErrorCode::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
+        ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         ErrorCode::Internal | ErrorCode::GenerationFailed => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The code of an error status that reached the envelope without an [`ApiError`] (tower-http layers answer
+/// with bare statuses: 415 for an unsupported `Content-Encoding`, 413, 400).
+fn code_for_status(status: StatusCode) -> ErrorCode {
+    match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::HeadersTooLarge,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::QueueFull,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ShuttingDown,
+        StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
+        StatusCode::INSUFFICIENT_STORAGE => ErrorCode::InsufficientStorage,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    }
+}
+
+/// The detail of a bare error status.
+fn detail_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "the request's Content-Encoding is not supported (gzip, deflate, br and zstd are)"
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "the body exceeds the size limit",
+        s if s.is_server_error() => "internal server error",
+        _ => "the request was refused",
     }
 }
 
@@ -215,8 +250,21 @@ pub async fn render_problems(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut res = next.run(req).await;
-    let Some(err) = res.extensions_mut().remove::<Arc<ApiError>>() else {
-        return res;
+    let err = match res.extensions_mut().remove::<Arc<ApiError>>() {
+        Some(err) => err,
+        // A bare error status from a layer (no body, no content type): give it the envelope too. Error
+        // answers with a typed body of their own (`/readyz`'s 503) pass as they are.
+        None if (res.status().is_client_error() || res.status().is_server_error())
+            && !res.headers().contains_key(header::CONTENT_TYPE) =>
+        {
+            let status = res.status();
+            Arc::new(ApiError::new(
+                status,
+                code_for_status(status),
+                detail_for_status(status),
+            ))
+        }
+        None => return res,
     };
     if err.status.is_server_error() {
         tracing::error!(

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ErrorCode};
+use crate::domain::spec::{GenerationSpec, parse_spec};
 
 /// JSON body with field-path errors (`traffic.target_qps: invalid type ...`).
 #[derive(Debug)]
@@ -18,30 +19,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let json_ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let ct = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                ct == "application/json" || ct.ends_with("+json")
-            })
-            .unwrap_or(false);
-        if !json_ct {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ErrorCode::UnsupportedMediaType,
-                "expected a JSON body with Content-Type: application/json",
-            ));
+        let bytes = json_body(req, state).await?;
+        // Every JSON body of this API is an object; serde would read an array positionally.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') | None => {}
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::InvalidJson,
+                    "the body must be a JSON object",
+                ));
+            }
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_rejection)?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(&mut *de) {
             // One JSON value and nothing after it but whitespace: `{..} {..}` is not a spec.
@@ -73,6 +62,61 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
                 Err(err)
             }
         }
+    }
+}
+
+/// The body of a JSON request: refuses other content types (415) and maps body-reading failures.
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let json_ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let ct = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            ct == "application/json" || ct.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !json_ct {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "expected a JSON body with Content-Type: application/json",
+        ));
+    }
+    Bytes::from_request(req, state)
+        .await
+        .map_err(body_rejection)
+}
+
+/// A generation spec body, read by the domain's [`parse_spec`] (the same rules as the CLI's `--spec`: one
+/// JSON value, null = absent, sections are objects). Not JSON → 400 `invalid_json`; JSON that is not a
+/// spec → 422 `invalid_json` naming the field.
+#[derive(Debug)]
+pub struct SpecJson(pub GenerationSpec);
+
+impl<S: Send + Sync> FromRequest<S> for SpecJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_body(req, state).await?;
+        parse_spec(&bytes).map(SpecJson).map_err(|e| {
+            let (status, detail) = if e.syntax {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not valid JSON: {}", e.message),
+                )
+            } else {
+                (StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            };
+            let mut err = ApiError::new(status, ErrorCode::InvalidJson, detail);
+            err.field = e.field;
+            err
+        })
     }
 }
 

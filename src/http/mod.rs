@@ -129,6 +129,42 @@ async fn method_not_allowed(req: Request) -> ApiError {
     )
 }
 
+/// Longest request URI accepted (path and query), in bytes; longer ones answer 414 problem+json.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Largest header section accepted (names, values and separators), in bytes; larger ones answer 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses over-long URIs and header sections with the envelope. hyper's own limits (64 KiB URIs, 100
+/// headers, a 400 KiB head) lie above these, so any request hyper parses meets ours first and gets
+/// problem+json; only a request hyper cannot parse at all gets its bare answer.
+async fn request_limits(req: Request, next: Next) -> Response {
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            ErrorCode::UriTooLong,
+            format!("the request URI has {uri_len} bytes; at most {MAX_URI_BYTES} are accepted"),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::HeadersTooLarge,
+            format!(
+                "the request headers have {header_bytes} bytes; at most {MAX_HEADER_BYTES} are accepted"
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
@@ -137,10 +173,11 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn router(state: AppState) -> Router {
     let (v1, ops) = api_routes(state.cfg.max_spec_bytes);
     let v1 = v1.layer(DefaultBodyLimit::disable());
-    let (router, api) = OpenApiRouter::with_openapi(openapi::base())
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(v1)
         .merge(ops)
         .split_for_parts();
+    openapi::add_common_responses(&mut api);
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -159,6 +196,7 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(middleware::from_fn(error::render_problems))
+        .layer(middleware::from_fn(request_limits))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestDecompressionLayer::new());
     router

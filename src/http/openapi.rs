@@ -49,11 +49,127 @@ pub fn base() -> utoipa::openapi::OpenApi {
 /// The full document: the base plus every registered route, built without state.
 pub fn spec() -> utoipa::openapi::OpenApi {
     let (v1, ops) = super::api_routes(1);
-    let (_, api) = OpenApiRouter::<AppState>::with_openapi(base())
+    let (_, mut api) = OpenApiRouter::<AppState>::with_openapi(base())
         .merge(v1)
         .merge(ops)
         .split_for_parts();
+    add_common_responses(&mut api);
     api
+}
+
+/// The shared error answers, by component name.
+const COMMON: &[(&str, &str)] = &[
+    ("UriTooLong", "The request URI is too long (`uri_too_long`)"),
+    (
+        "HeadersTooLarge",
+        "The request headers are too large (`headers_too_large`)",
+    ),
+    (
+        "Internal",
+        "Internal error (`internal`; the body carries no internals)",
+    ),
+    (
+        "Unauthorized",
+        "A valid bearer token is required (`unauthorized`; only when the server has a token)",
+    ),
+    (
+        "BadParameter",
+        "A query or path parameter is invalid (`bad_request`)",
+    ),
+    (
+        "BadBody",
+        "The body is not JSON, or not one JSON value (`invalid_json`, `bad_request`)",
+    ),
+    (
+        "PayloadTooLarge",
+        "The body exceeds the size limit (`payload_too_large`)",
+    ),
+    (
+        "UnsupportedMediaType",
+        "Unsupported Content-Type or Content-Encoding (`unsupported_media_type`)",
+    ),
+    (
+        "Unprocessable",
+        "The body is not valid for this route (the problem names the field)",
+    ),
+    (
+        "QueueFull",
+        "The job queue is full (`queue_full`; see Retry-After)",
+    ),
+    (
+        "ShuttingDown",
+        "The server is shutting down (`shutting_down`)",
+    ),
+    (
+        "InsufficientStorage",
+        "Not enough free disk space, or the store quota is used up (`insufficient_storage`)",
+    ),
+];
+
+/// Adds the answers every route can give, which the handlers' own annotations leave out because they come
+/// from the layers around them: 414/431 (request limits) and 500 everywhere; 401 under `/v1` (with a
+/// token); 400, 413, 415 and 422 for a body; 429, 503 and 507 for routes that create jobs or store files.
+/// Existing entries are kept. Applied to the served and the committed document alike.
+pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    let comps = api.components.get_or_insert_with(Default::default);
+    let add = |op: &mut Operation, status: &str, name: &str| {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+    };
+    for (name, description) in COMMON {
+        comps
+            .responses
+            .insert(name.to_string(), problem(description));
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let v1 = path == "/v1" || path.starts_with("/v1/");
+        let ops = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.put, true),
+            (&mut item.delete, false),
+        ];
+        for (op, writes) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            add(op, "414", "UriTooLong");
+            add(op, "431", "HeadersTooLarge");
+            add(op, "500", "Internal");
+            if v1 {
+                add(op, "401", "Unauthorized");
+            }
+            if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add(op, "400", "BadParameter");
+            }
+            if op.request_body.is_some() {
+                add(op, "400", "BadBody");
+                add(op, "413", "PayloadTooLarge");
+                add(op, "415", "UnsupportedMediaType");
+                add(op, "422", "Unprocessable");
+            }
+            if writes && v1 {
+                add(op, "429", "QueueFull");
+                add(op, "503", "ShuttingDown");
+                add(op, "507", "InsufficientStorage");
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON with a trailing newline (the committed file's form).

@@ -14,9 +14,8 @@ use futures_util::Stream;
 
 use super::dto::{GenerationSpecDoc, JobList, JobView, ListQuery, SubmitQuery};
 use super::error::{ApiError, ErrorCode, Problem};
-use super::extract::{AppJson, AppPath, AppQuery};
+use super::extract::{AppPath, AppQuery, SpecJson};
 use super::{AppJsonOut, AppState};
-use crate::domain::spec::GenerationSpec;
 use crate::jobs::model::JobStatus;
 use crate::jobs::{Job, SubmitError, Work};
 
@@ -86,7 +85,7 @@ pub async fn submit(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<SubmitQuery>,
     headers: HeaderMap,
-    AppJson(spec): AppJson<GenerationSpec>,
+    SpecJson(spec): SpecJson,
 ) -> Result<Response, ApiError> {
     let spec = spec.validate()?;
     if wants_stream(&headers) {

@@ -366,3 +366,147 @@ async fn a_job_that_crosses_its_budget_stops_with_limit_exceeded_and_no_files() 
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The schema of a spec property, with `$ref` resolved and a `oneOf [null, X]` reduced to X.
+fn spec_property_schemas(
+    doc: &serde_json::Value,
+    schema: &str,
+) -> Vec<(String, bool, serde_json::Value)> {
+    let resolve = |v: &serde_json::Value| -> serde_json::Value {
+        match v["$ref"].as_str() {
+            Some(r) => doc["components"]["schemas"][r.rsplit('/').next().unwrap()].clone(),
+            None => v.clone(),
+        }
+    };
+    let mut out = vec![];
+    for (name, prop) in doc["components"]["schemas"][schema]["properties"]
+        .as_object()
+        .unwrap()
+    {
+        let (nullable, inner) = match prop["oneOf"].as_array() {
+            Some(alts) => {
+                let null = alts.iter().any(|a| a["type"] == "null");
+                let other = alts.iter().find(|a| a["type"] != "null").unwrap();
+                (null, resolve(other))
+            }
+            None => {
+                let types = prop["type"].as_array().cloned().unwrap_or_default();
+                (types.iter().any(|t| t == "null"), prop.clone())
+            }
+        };
+        out.push((name.clone(), nullable, inner));
+    }
+    out
+}
+
+/// The OpenAPI document says exactly what a spec accepts: every property it marks nullable takes `null`
+/// (meaning absent: 202), and every property it types as an object refuses an array (422 naming it).
+#[tokio::test]
+async fn the_spec_schema_is_what_the_service_accepts() {
+    let app = TestApp::spawn_with(|c| c.queue_capacity = 1000).await;
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("openapi/openapi.json").unwrap()).unwrap();
+    let submit = |body: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/v1/workloads"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let base = || json!({"trace_type": "constant", "duration_ms": 1000});
+    let mut checked = 0;
+    for (name, nullable, inner) in spec_property_schemas(&doc, "GenerationSpecDoc") {
+        if name == "trace_type" || name == "duration_ms" {
+            continue;
+        }
+        if nullable {
+            let mut body = base();
+            body[&name] = serde_json::Value::Null;
+            let res = submit(body).await;
+            assert_eq!(
+                res.status(),
+                202,
+                "{name}: null: {}",
+                res.text().await.unwrap()
+            );
+            checked += 1;
+        }
+        let is_object = inner["type"] == "object"
+            || inner["type"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "object"));
+        if is_object {
+            let mut body = base();
+            body[&name] = json!([1]);
+            let res = submit(body).await;
+            assert_eq!(res.status(), 422, "{name}: [1]");
+            let v: serde_json::Value = res.json().await.unwrap();
+            assert!(
+                v["code"] == "invalid_json" || v["code"] == "invalid_spec",
+                "{v}"
+            );
+            assert_eq!(v["field"], name.as_str(), "{v}");
+            checked += 1;
+            // The nested properties of a documented section take null too.
+            if let Some(props) = inner["properties"].as_object() {
+                for sub in props.keys() {
+                    let mut body = base();
+                    body[&name] = json!({ sub.as_str(): null });
+                    let res = submit(body).await;
+                    assert_eq!(
+                        res.status(),
+                        202,
+                        "{name}.{sub}: null: {}",
+                        res.text().await.unwrap()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 25,
+        "only {checked} cases: did the schema change shape?"
+    );
+    // The document itself must be an object, and nulls are absent, not values.
+    problem(submit(json!(["constant"])).await, 422, "invalid_json").await;
+}
+
+/// Statuses that come from layers below the handlers (decompression, URI and header limits) carry the
+/// envelope too.
+#[tokio::test]
+async fn layer_errors_are_problems_too() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(app.url("/v1/workloads"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "x-unknown")
+        .body(r#"{"trace_type": "constant"}"#)
+        .send()
+        .await
+        .unwrap();
+    let v = problem(res, 415, "unsupported_media_type").await;
+    assert!(
+        v["detail"].as_str().unwrap().contains("Content-Encoding"),
+        "{v}"
+    );
+
+    let long = format!("/v1/workloads?after={}", "a".repeat(10_000));
+    let res = app.client.get(app.url(&long)).send().await.unwrap();
+    problem(res, 414, "uri_too_long").await;
+
+    let mut req = app.client.get(app.url("/v1/workloads"));
+    for i in 0..40 {
+        req = req.header(format!("x-filler-{i}"), "v".repeat(1000));
+    }
+    problem(req.send().await.unwrap(), 431, "headers_too_large").await;
+
+    // /readyz's own body is kept (it is not an error of the envelope's kind).
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use super::args::*;
 use crate::domain::arrival::ArrivalKind;
 use crate::domain::pattern::SyntheticSpec;
@@ -18,12 +16,7 @@ impl GenerateArgs {
     /// The spec: the file (if any) with the flags applied on top.
     pub fn to_spec(&self) -> anyhow::Result<GenerationSpec> {
         let mut spec = match &self.spec {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                serde_json::from_str::<GenerationSpec>(&text)
-                    .with_context(|| format!("{}: invalid generation spec", path.display()))?
-            }
+            Some(path) => crate::cli::read_spec(path)?,
             None => GenerationSpec::new(TraceType::Constant),
         };
         if let Some(t) = self.trace_type {

@@ -7,11 +7,13 @@
 use serde::{Deserialize, Serialize};
 
 pub mod common;
+pub mod parse;
 
 pub use self::common::{
     LengthPolicy, LengthSpec, OutputFormat, OutputLengthSource, OutputSpec, SamplingSpec,
     SpecError, TraceType, TrafficSpec,
 };
+pub use self::parse::{SpecParseError, parse_spec};
 pub use super::agent::spec::AgentSource;
 use super::arrival::ArrivalKind;
 use super::limits::{BYTES_PER_TOKEN, Estimate, LimitError, Limits, REQUEST_OVERHEAD_BYTES};
@@ -51,13 +53,13 @@ pub struct GenerationSpec {
     #[serde(default = "default_interval")]
     pub interval_ms: u64,
     /// Traffic rate and arrival process.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "parse::object")]
     pub traffic: TrafficSpec,
     /// Length targets.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "parse::object")]
     pub lengths: LengthSpec,
     /// Prompt selection.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "parse::object")]
     pub sampling: SamplingSpec,
     /// Emitted `output_length` when there is an output target: `target` (default) or `dataset`.
     #[serde(default)]
@@ -66,13 +68,21 @@ pub struct GenerationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_sessions: Option<u32>,
     /// Output options.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "parse::object")]
     pub output: OutputSpec,
     /// `synthetic` trace options: sine patterns of rate and lengths.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "parse::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub synthetic: Option<SyntheticSpec>,
     /// `stat` trace options: Grafana-exported statistics files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "parse::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stat: Option<StatSpec>,
     /// Agent-session config given inline (`trace_type: agent`): the reference's keys, e.g.
     /// `{"num_sessions": 10, "turns_per_session": [2, 5], "seed": 17}`; `{}` for every default.
@@ -86,7 +96,11 @@ pub struct GenerationSpec {
     #[serde(default)]
     pub length_policy: LengthPolicy,
     /// Trace replay options (`azure`, `mooncake`, `burstgpt`, `generic`): the file and its time controls.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "parse::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub trace: Option<TraceSpec>,
 }
 

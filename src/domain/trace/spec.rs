@@ -97,7 +97,11 @@ pub struct TraceSpec {
     #[serde(default)]
     pub keep_failed: bool,
     /// Generic traces: the column mapping.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::spec::parse::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub columns: Option<TraceColumns>,
     /// Skip the first `start_ms` of the trace (trace time, before scaling).
     #[serde(default)]
