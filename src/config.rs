@@ -101,6 +101,14 @@ pub struct ServeConfig {
     /// Directory of extra tokenizers: `<dir>/<name>/tokenizer.json` or `<dir>/<name>.json`.
     #[arg(long, env = "WG_TOKENIZER_DIR")]
     pub tokenizer_dir: Option<PathBuf>,
+    /// Bytes that must stay free under the data directory: a job or upload that would leave less is refused
+    /// with 507 `insufficient_storage` (default 1 GiB).
+    #[arg(long, env = "WG_MIN_FREE_BYTES", default_value_t = 1 << 30)]
+    pub min_free_bytes: u64,
+    /// Most bytes the dataset and trace stores may hold together; an upload beyond it gets 507 (0 = no
+    /// quota; default 20 GiB).
+    #[arg(long, env = "WG_MAX_STORE_BYTES", default_value_t = 20 << 30)]
+    pub max_store_bytes: u64,
     /// Job limits.
     #[command(flatten)]
     pub limits: JobLimitArgs,
@@ -123,6 +131,8 @@ impl ServeConfig {
             auth_token: None,
             shutdown_grace_secs: 30,
             tokenizer_dir: None,
+            min_free_bytes: 0,
+            max_store_bytes: 20 << 30,
             limits: JobLimitArgs::default(),
         }
     }
@@ -149,6 +159,14 @@ impl ServeConfig {
         Ok(())
     }
 
+    /// The disk admission settings.
+    pub fn disk(&self) -> crate::jobs::disk::DiskPolicy {
+        crate::jobs::disk::DiskPolicy {
+            reserve: self.min_free_bytes,
+            max_store_bytes: self.max_store_bytes,
+        }
+    }
+
     /// Job timeout.
     pub fn job_timeout(&self) -> Duration {
         Duration::from_secs(self.job_timeout_secs)
@@ -162,7 +180,7 @@ impl ServeConfig {
     /// The settings for the startup log line, secrets redacted.
     pub fn redacted(&self) -> String {
         format!(
-            "bind={} data_dir={} workers={} queue_capacity={} max_upload_bytes={} max_spec_bytes={} job_timeout_secs={} result_ttl_secs={} auth={} shutdown_grace_secs={}",
+            "bind={} data_dir={} workers={} queue_capacity={} max_upload_bytes={} max_spec_bytes={} job_timeout_secs={} result_ttl_secs={} auth={} shutdown_grace_secs={} min_free_bytes={} max_store_bytes={}",
             self.bind,
             self.data_dir.display(),
             self.worker_count(),
@@ -176,7 +194,9 @@ impl ServeConfig {
             } else {
                 "off"
             },
-            self.shutdown_grace_secs
+            self.shutdown_grace_secs,
+            self.min_free_bytes,
+            self.max_store_bytes
         )
     }
 }

@@ -33,10 +33,36 @@ pub(crate) async fn receive(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
+    // The stores' quota and the free-space reserve: refused before reading when the declared size does
+    // not fit, and while streaming when the body outgrows the quota's room.
+    let policy = state.cfg.disk();
+    let (datasets, traces) = (state.jobs.datasets().clone(), state.jobs.traces().clone());
+    let used =
+        tokio::task::spawn_blocking(move || datasets.uploaded_bytes() + traces.total_bytes())
+            .await
+            .map_err(ApiError::internal)?;
+    let incoming = declared.unwrap_or(0);
+    policy.admit_upload(used, incoming)?;
+    policy.admit(&state.cfg.data_dir, incoming)?;
+    let room = policy.store_room(used);
+    let quota_binds = room < limit;
+    let limit = limit.min(room);
     let ct = content_type(req.headers());
     let tmp = state.cfg.data_dir.join("tmp");
     let map = |e: IngestError| match e {
+        IngestError::TooLarge { limit } if quota_binds => policy
+            .admit_upload(used, limit + 1)
+            .err()
+            .map_or_else(too_large, ApiError::from),
         IngestError::TooLarge { .. } => too_large(),
+        IngestError::Io(e) if crate::jobs::disk::is_disk_full(&e) => {
+            tracing::error!(error = %e, "the disk is full while storing an upload");
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                ErrorCode::InsufficientStorage,
+                "the disk is full: the upload could not be stored",
+            )
+        }
         IngestError::Body(m) => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, m),
         IngestError::Io(e) => ApiError::internal(e),
     };

@@ -197,7 +197,7 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
 fn detail_for_status(status: StatusCode) -> &'static str {
     match status {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            "the request's Content-Encoding is not supported (gzip, deflate, br and zstd are)"
+            "the request's Content-Encoding is not supported (only gzip is)"
         }
         StatusCode::PAYLOAD_TOO_LARGE => "the body exceeds the size limit",
         s if s.is_server_error() => "internal server error",
@@ -217,6 +217,16 @@ pub fn job_error_title(code: ErrorCode) -> &'static str {
             "Invalid input file"
         }
         _ => "Job failed",
+    }
+}
+
+impl From<crate::jobs::disk::NoRoom> for ApiError {
+    fn from(e: crate::jobs::disk::NoRoom) -> Self {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::InsufficientStorage,
+            e.to_string(),
+        )
     }
 }
 

@@ -45,6 +45,7 @@ pub(crate) fn submit_error(e: SubmitError) -> ApiError {
         }
         SubmitError::Spec(s) => s.into(),
         SubmitError::Storage(io) => ApiError::internal(io),
+        SubmitError::NoRoom(n) => n.into(),
         SubmitError::Limit(l) => ApiError::new(
             super::error::status_for(ErrorCode::LimitExceeded),
             ErrorCode::LimitExceeded,

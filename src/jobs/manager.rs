@@ -43,6 +43,9 @@ pub enum SubmitError {
     /// The job could not be recorded on disk (a storage failure, not the spec's fault).
     #[error("the job could not be stored: {0}")]
     Storage(std::io::Error),
+    /// Not enough free disk space for the job.
+    #[error(transparent)]
+    NoRoom(super::disk::NoRoom),
 }
 
 struct Inner {
@@ -169,6 +172,16 @@ impl JobManager {
             )),
             other => other,
         };
+        // Room on disk for what the job is expected to write, plus the reserve (utility jobs: the reserve).
+        let needed = match &work {
+            Work::Generate(spec) => spec.estimate().bytes.map_or(0, |(_, b)| b as u64),
+            Work::Utility { .. } => 0,
+        };
+        inner
+            .cfg
+            .disk()
+            .admit(&inner.dir, needed)
+            .map_err(SubmitError::NoRoom)?;
         match &work {
             Work::Generate(spec) => self.check_references(spec)?,
             Work::Utility { inputs, .. } => {

@@ -13,6 +13,7 @@
 
 pub mod blobs;
 pub mod dataset_tools;
+pub mod disk;
 pub mod execute;
 pub mod inputs;
 pub mod job;

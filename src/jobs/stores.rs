@@ -214,6 +214,13 @@ impl DatasetStore {
     pub fn total_bytes(&self) -> u64 {
         self.blobs.total_bytes()
     }
+
+    /// Bytes of uploaded collections (what the store quota counts: the built-in sample is not an upload).
+    pub fn uploaded_bytes(&self) -> u64 {
+        let sample =
+            std::fs::metadata(self.blobs.content_path(SAMPLE_DATASET_ID)).map_or(0, |m| m.len());
+        self.total_bytes().saturating_sub(sample)
+    }
 }
 
 fn parse_file(path: &Path, name: &str) -> Result<Dataset, DatasetError> {

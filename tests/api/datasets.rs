@@ -201,3 +201,96 @@ async fn traces_are_checked_for_their_format() {
         .unwrap();
     problem(res, 400, "bad_request").await;
 }
+
+fn collection(n: usize, tag: &str) -> String {
+    (0..n)
+        .map(|i| format!("{{\"prompt\": \"{tag} prompt number {i} with some words in it\"}}\n"))
+        .collect()
+}
+
+/// The dataset and trace stores have a quota: an upload that does not fit, declared or streamed, gets
+/// 507 `insufficient_storage` and leaves nothing behind; after a delete it fits.
+#[tokio::test]
+async fn the_store_quota_refuses_uploads_that_do_not_fit() {
+    let app = TestApp::spawn_with(|c| c.max_store_bytes = 6000).await;
+    let first = collection(80, "first"); // about 4 KB
+    assert!(first.len() > 3000 && first.len() < 6000, "{}", first.len());
+    let post = |body: String| {
+        app.client
+            .post(app.url("/v1/datasets?name=q.jsonl"))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+    };
+    let res = post(first.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Declared length over the room left.
+    let v = problem(
+        post(collection(80, "second")).send().await.unwrap(),
+        507,
+        "insufficient_storage",
+    )
+    .await;
+    assert!(v["detail"].as_str().unwrap().contains("quota"), "{v}");
+    // Streamed without a length: refused while reading.
+    let body = collection(80, "third");
+    let stream = futures_util::stream::iter(
+        body.into_bytes()
+            .chunks(500)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let res = app
+        .client
+        .post(app.url("/v1/datasets?name=q.jsonl"))
+        .header("content-type", "application/x-ndjson")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    problem(res, 507, "insufficient_storage").await;
+    let list: serde_json::Value = app.get_json("/v1/datasets").await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "sample + the first: {list}"
+    );
+    // Room again after a delete.
+    let res = app
+        .client
+        .delete(app.url(&format!("/v1/datasets/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        post(collection(80, "second"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
+
+/// Below the free-space reserve nothing new is accepted: jobs and uploads get 507 before any work.
+#[tokio::test]
+async fn low_free_space_refuses_jobs_and_uploads() {
+    let app = TestApp::spawn_with(|c| c.min_free_bytes = u64::MAX / 4).await;
+    let v = problem(
+        app.submit(crate::helpers::small_spec()).await,
+        507,
+        "insufficient_storage",
+    )
+    .await;
+    assert!(
+        v["detail"].as_str().unwrap().contains("must stay free"),
+        "{v}"
+    );
+    problem(app.upload(PLAIN).await, 507, "insufficient_storage").await;
+    let jobs: serde_json::Value = app.get_json("/v1/workloads").await;
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 0, "{jobs}");
+}
