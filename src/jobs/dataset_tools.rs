@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::domain::datasets_tools::convert::{ConvertSpec, convert_file};
+use crate::domain::datasets_tools::convert::{ConvertSpec, convert_file_named};
 use crate::domain::datasets_tools::{DatasetGenerateSpec, DatasetToolError, generate_collection};
 use crate::domain::files::{FileResolver, sha256_file};
 use crate::domain::spec::SpecError;
@@ -139,7 +139,7 @@ impl DatasetTools {
                 sha256: String::new(),
                 bytes: 0,
             };
-            let report = convert_file(&spec, &upload.path, &out.path)?;
+            let report = convert_file_named(&spec, &upload.path, &name, &out.path)?;
             let (sha, bytes) = sha256_file(&out.path).map_err(DatasetToolError::from)?;
             out.sha256 = sha;
             out.bytes = bytes;

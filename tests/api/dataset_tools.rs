@@ -96,4 +96,10 @@ async fn convert_sharegpt_and_reject_bad_input() {
         .unwrap();
     let v = problem(res, 422, "invalid_dataset").await;
     assert_eq!(v["line"], 2);
+    // The message names the upload, never the server's temporary file.
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains('/') && !detail.contains("upload-"),
+        "{detail}"
+    );
 }

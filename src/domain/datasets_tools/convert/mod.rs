@@ -134,7 +134,18 @@ pub fn convert_file(
     input: &Path,
     output: &Path,
 ) -> Result<ConvertReport, DatasetToolError> {
-    let name = input.display().to_string();
+    convert_file_named(spec, input, &input.display().to_string(), output)
+}
+
+/// [`convert_file`] with the input called `name` in messages (the service gives the upload's name, never
+/// the temporary file's server path).
+pub fn convert_file_named(
+    spec: &ConvertSpec,
+    input: &Path,
+    name: &str,
+    output: &Path,
+) -> Result<ConvertReport, DatasetToolError> {
+    let name = name.to_string();
     let f = std::fs::File::open(input)
         .map_err(|e| InputError::file(&name, format!("cannot open: {e}")))?;
     let reader = std::io::BufReader::with_capacity(1 << 20, f);
