@@ -73,6 +73,7 @@ impl Classify for AnalyzeError {
         match self {
             AnalyzeError::Input(_) => ErrorKind::Input,
             AnalyzeError::Io { .. } | AnalyzeError::Write { .. } => ErrorKind::Storage,
+            AnalyzeError::Cancelled => ErrorKind::Cancelled,
         }
     }
 }

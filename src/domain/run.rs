@@ -202,6 +202,7 @@ pub fn run_to_dir(
     let targets = Targets::from_spec(spec, Some(&manifest.summary));
     let options = AnalyzeOptions {
         name: manifest.output.file.clone(),
+        cancel: Some(input.cancel),
         ..Default::default()
     };
     (manifest.report, manifest.plots) = write_plots_and_report(&workload, dir, &options, &targets)?;

@@ -168,6 +168,52 @@ mod tests {
     }
 
     #[test]
+    fn a_raised_cancel_flag_stops_the_pass() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let mut lines = String::new();
+        for s in 0..5000u64 {
+            lines.push_str(&format!(
+                "{{\"timestamp\": {s}, \"requests\": [{{\"prompt_length\": 1}}]}}\n"
+            ));
+        }
+        let array = format!("[{}]", lines.trim_end().replace('\n', ","));
+        for text in [&lines, &array] {
+            let polls = AtomicU64::new(0);
+            let cancel = || polls.fetch_add(1, Ordering::Relaxed) >= 1;
+            let opts = AnalyzeOptions {
+                cancel: Some(&cancel),
+                ..Default::default()
+            };
+            // JSONL polls before each batch (the first poll passes, the next stops); an array polls every
+            // 1,024 entries.
+            let r = analyze(text.as_bytes(), &opts);
+            if text.starts_with('[') {
+                assert!(matches!(r, Err(AnalyzeError::Cancelled)), "{r:?}");
+            } else {
+                // One batch holds the whole small file, so the pass finishes before the second poll...
+                assert!(r.is_ok() || matches!(r, Err(AnalyzeError::Cancelled)));
+                // ...and a flag raised from the start stops it at once.
+                let always = || true;
+                let opts = AnalyzeOptions {
+                    cancel: Some(&always),
+                    ..Default::default()
+                };
+                assert!(matches!(
+                    analyze(text.as_bytes(), &opts),
+                    Err(AnalyzeError::Cancelled)
+                ));
+            }
+            // Without a raised flag the pass completes.
+            let never = || false;
+            let opts = AnalyzeOptions {
+                cancel: Some(&never),
+                ..Default::default()
+            };
+            assert_eq!(analyze(text.as_bytes(), &opts).unwrap().requests, 5000);
+        }
+    }
+
+    #[test]
     fn long_workloads_are_coarsened_by_merging() {
         let mut text = String::new();
         for s in 0..5000u64 {

@@ -30,6 +30,9 @@ pub struct AnalyzeOptions<'a> {
     pub tokenizer: Option<&'a TokenCounter>,
     /// Whether the tokenizer counts special tokens.
     pub add_special_tokens: bool,
+    /// Polled between batches (16 MiB of lines, or 1,024 array entries): true stops the pass with
+    /// [`AnalyzeError::Cancelled`].
+    pub cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 impl Default for AnalyzeOptions<'_> {
@@ -45,6 +48,7 @@ impl Default for AnalyzeOptions<'_> {
             max_session_rows: 100,
             tokenizer: None,
             add_special_tokens: true,
+            cancel: None,
         }
     }
 }
@@ -73,6 +77,9 @@ pub enum AnalyzeError {
     /// An entry is invalid (file, line, field and why).
     #[error(transparent)]
     Input(#[from] InputError),
+    /// The cancel flag was raised.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Counts of one time bin.

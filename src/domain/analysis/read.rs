@@ -30,6 +30,9 @@ pub(super) fn analyze_lines(
     let mut pending: Vec<Digests> = Vec::new();
     let pieces = rayon::current_num_threads() * 4;
     loop {
+        if opts.cancel.is_some_and(|c| c()) {
+            return Err(AnalyzeError::Cancelled);
+        }
         // Fill the buffer up to `want` bytes (or EOF).
         if buf.len() < want {
             buf.resize(want, 0);
@@ -197,6 +200,8 @@ pub(super) fn analyze_array(
     struct Seed<'x, 'y> {
         digester: &'x Digester<'y>,
         acc: &'x mut Acc,
+        cancel: Option<&'x (dyn Fn() -> bool + Sync)>,
+        cancelled: &'x std::cell::Cell<bool>,
     }
     impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
         type Value = ();
@@ -211,7 +216,13 @@ pub(super) fn analyze_array(
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             let mut d = Digests::default();
+            let mut n = 0u64;
             while let Some(e) = seq.next_element::<RawEntry<'de>>()? {
+                n += 1;
+                if n.is_multiple_of(1024) && self.cancel.is_some_and(|c| c()) {
+                    self.cancelled.set(true);
+                    return Err(de::Error::custom("cancelled"));
+                }
                 d.clear();
                 self.digester
                     .digest(e, &mut d)
@@ -225,9 +236,18 @@ pub(super) fn analyze_array(
         }
     }
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let res = Seed { digester, acc }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
+    let cancelled = std::cell::Cell::new(false);
+    let res = Seed {
+        digester,
+        acc,
+        cancel: opts.cancel,
+        cancelled: &cancelled,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    if cancelled.get() {
+        return Err(AnalyzeError::Cancelled);
+    }
     res.map_err(|e| {
         InputError::at(
             opts.name.clone(),
