@@ -42,7 +42,15 @@ fn main() {
     let ds = Arc::new(parse_jsonl(text.as_bytes(), "bench").expect("valid collection"));
     drop(text);
     let t = Instant::now();
-    let data = tokenize(ds.clone(), &tok, true, None, &|_, _| {}).expect("tokenizes");
+    let data = tokenize(
+        ds.clone(),
+        &tok,
+        true,
+        None,
+        &|_, _| {},
+        workload_generator::domain::tokenizer::NEVER,
+    )
+    .expect("tokenizes");
     let secs = t.elapsed().as_secs_f64();
     let tokens: u64 = data.prompt_len.iter().map(|&x| x as u64).sum::<u64>()
         + data

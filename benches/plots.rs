@@ -62,8 +62,15 @@ fn workload() -> PathBuf {
     }
     let spec = spec().validate().expect("valid spec");
     let tok = TokenCounter::embedded();
-    let data =
-        tokenize(Arc::new(sample_dataset()), &tok, true, None, &|_, _| {}).expect("tokenizes");
+    let data = tokenize(
+        Arc::new(sample_dataset()),
+        &tok,
+        true,
+        None,
+        &|_, _| {},
+        workload_generator::domain::tokenizer::NEVER,
+    )
+    .expect("tokenizes");
     let t = Instant::now();
     let mut file = WorkloadFile::create(&dir, Default::default(), false, None).expect("temp dir");
     let summary = generate(

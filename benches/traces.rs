@@ -111,7 +111,15 @@ fn main() {
     );
 
     let tok = TokenCounter::embedded();
-    let data = tokenize(Arc::new(sample_dataset()), &tok, true, None, &|_, _| {}).unwrap();
+    let data = tokenize(
+        Arc::new(sample_dataset()),
+        &tok,
+        true,
+        None,
+        &|_, _| {},
+        workload_generator::domain::tokenizer::NEVER,
+    )
+    .unwrap();
     let with_collection = vm_hwm_mb();
     println!("peak RSS with tokenizer and sample collection loaded: {with_collection:.1} MB");
 

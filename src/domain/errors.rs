@@ -41,6 +41,7 @@ impl Classify for TokenizerError {
             // A name that does not resolve, or a file that is not a tokenizer, is the spec's fault.
             TokenizerError::NotFound { .. } | TokenizerError::Invalid { .. } => ErrorKind::Spec,
             TokenizerError::Encode(_) => ErrorKind::Internal,
+            TokenizerError::Cancelled => ErrorKind::Cancelled,
         }
     }
 }

@@ -14,7 +14,7 @@
 use super::fit::{self, Moves, Policy, Trim};
 use super::lengths::TokenizedDataset;
 use super::sample::filler_text;
-use super::tokenizer::{TokenCounter, TokenizerError};
+use super::tokenizer::{Cancel, NEVER, TokenCounter, TokenizerError};
 
 /// Text placed between two prompts of the collection when a prompt is extended.
 pub const SEPARATOR: &str = "\n\n";
@@ -29,8 +29,12 @@ fn policy(len: usize) -> Policy {
 }
 
 /// Decodes `ids` and drops a trailing replacement character left by a cut inside a multi-byte character.
-pub fn decode_prefix(tok: &TokenCounter, ids: &[u32]) -> Result<String, TokenizerError> {
-    fit::decode(tok, ids, Trim::End)
+pub fn decode_prefix(
+    tok: &TokenCounter,
+    ids: &[u32],
+    cancel: Cancel<'_>,
+) -> Result<String, TokenizerError> {
+    fit::decode(tok, ids, Trim::End, cancel)
 }
 
 /// Finds a prefix of the token sequence `ids` whose finished text (`finish(decoded prefix)`) encodes (without
@@ -44,7 +48,7 @@ pub fn fit_prefix(
     finish: &dyn Fn(&str) -> String,
 ) -> Result<(String, u32, usize), TokenizerError> {
     let f = fit::fit(policy(ids.len()), target, k0, |k| {
-        let text = finish(&decode_prefix(tok, &ids[..k])?);
+        let text = finish(&decode_prefix(tok, &ids[..k], NEVER)?);
         let c = tok.count(&text, false)?;
         Ok::<_, TokenizerError>((text, c))
     })?
@@ -57,10 +61,19 @@ pub fn fit_prefix(
 pub enum ExactError {
     /// Tokenization failed.
     #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
-    /// The caller cancelled (polled between the gathering, the encoding and every fitting round).
+    Tokenizer(TokenizerError),
+    /// The caller cancelled (polled between the steps and inside every encode, decode and count).
     #[error("cancelled")]
     Cancelled,
+}
+
+impl From<TokenizerError> for ExactError {
+    fn from(e: TokenizerError) -> Self {
+        match e {
+            TokenizerError::Cancelled => ExactError::Cancelled,
+            other => ExactError::Tokenizer(other),
+        }
+    }
 }
 
 /// Builds prompts of an exact token length from a prompt collection.
@@ -97,11 +110,16 @@ impl<'a> ExactBuilder<'a> {
         })
     }
 
-    /// Polls `cancel` between the steps of every build (one tokenizer call of at most about the target's
-    /// length apart), so a cancelled job stops within one step, not after the whole prompt.
+    /// Polls `cancel` between the steps of every build and inside its long tokenizer calls (every 64 KiB of
+    /// text encoded, 64 Ki ids decoded, 64 Ki words counted), so a cancelled job stops within milliseconds,
+    /// not after the whole prompt.
     pub fn with_cancel(mut self, cancel: &'a (dyn Fn() -> bool + Sync)) -> Self {
         self.cancel = Some(cancel);
         self
+    }
+
+    fn flag(&self) -> Cancel<'a> {
+        self.cancel.unwrap_or(NEVER)
     }
 
     fn check(&self) -> Result<(), ExactError> {
@@ -165,7 +183,7 @@ impl<'a> ExactBuilder<'a> {
         let mut slack = 1.1;
         loop {
             let text = self.gather(item, need + 8, slack);
-            let ids = self.tok.encode(&text, false)?;
+            let ids = self.tok.encode_cancellable(&text, self.flag())?;
             if ids.len() >= need as usize || slack > 16.0 {
                 return Ok(ids);
             }
@@ -185,8 +203,8 @@ impl<'a> ExactBuilder<'a> {
         let ids = self.source_ids(item, content)?;
         let fitted = fit::fit(policy(ids.len()), content, content as usize, |k| {
             self.check()?;
-            let text = decode_prefix(self.tok, &ids[..k])?;
-            let c = self.tok.count(&text, false)?;
+            let text = decode_prefix(self.tok, &ids[..k], self.flag())?;
+            let c = self.tok.count_cancellable(&text, false, self.flag())?;
             Ok::<_, ExactError>((text, c))
         })?
         .expect("at least one round ran");
@@ -198,10 +216,12 @@ impl<'a> ExactBuilder<'a> {
             for _ in c..content {
                 text.push_str(" a");
             }
-            c = self.tok.count(&text, false)?;
+            c = self.tok.count_cancellable(&text, false, self.flag())?;
             rounds += 1;
         }
-        let total = self.tok.count(&text, self.add_special)?;
+        let total = self
+            .tok
+            .count_cancellable(&text, self.add_special, self.flag())?;
         Ok((text, total))
     }
 }
@@ -272,7 +292,15 @@ mod tests {
             .map(|i| format!("{{\"prompt\": \"héllo wörld 你好世界 🚀 {i} ünïcödé\"}}\n"))
             .collect();
         let ds = crate::domain::dataset::parse_jsonl(text.as_bytes(), "u").unwrap();
-        let d = tokenize(Arc::new(ds), &tok, true, None, &|_, _| {}).unwrap();
+        let d = tokenize(
+            Arc::new(ds),
+            &tok,
+            true,
+            None,
+            &|_, _| {},
+            crate::domain::tokenizer::NEVER,
+        )
+        .unwrap();
         let b = ExactBuilder::new(&tok, &d, true).unwrap();
         for target in 1..120 {
             let (text, n) = b.build(target as usize % 50, target).unwrap();

@@ -11,7 +11,7 @@
 //! of a corpus, stopping at a repeated length) and agent prompts (`agent::prompt`: a text repaired
 //! in place, one numbered attempt a round).
 
-use super::tokenizer::{TokenCounter, TokenizerError};
+use super::tokenizer::{Cancel, TokenCounter, TokenizerError};
 
 /// How `n` moves after a miss of `count` tokens against `target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,9 +134,14 @@ pub enum Trim {
     Both,
 }
 
-/// Decodes `ids` and drops replacement characters at the `trim` ends.
-pub fn decode(tok: &TokenCounter, ids: &[u32], trim: Trim) -> Result<String, TokenizerError> {
-    let text = tok.decode(ids)?;
+/// Decodes `ids` and drops replacement characters at the `trim` ends (`cancel` is polled along the way).
+pub fn decode(
+    tok: &TokenCounter,
+    ids: &[u32],
+    trim: Trim,
+    cancel: Cancel<'_>,
+) -> Result<String, TokenizerError> {
+    let text = tok.decode_cancellable(ids, cancel)?;
     let kept = match trim {
         Trim::End => text.trim_end_matches('\u{FFFD}'),
         Trim::Both => text.trim_matches('\u{FFFD}'),

@@ -15,7 +15,7 @@ use thiserror::Error;
 use super::dataset::{Dataset, DatasetError, Schema, load_file};
 use super::lengths::{TokenizedDataset, tokenize};
 use super::sample::{SAMPLE_DATASET_ID, sample_dataset};
-use super::tokenizer::{TokenCounter, TokenizerError, TokenizerPolicy};
+use super::tokenizer::{Cancel, TokenCounter, TokenizerError, TokenizerPolicy};
 
 // The manifest's record of an input. It belongs in `files` (below this module) and is imported from there once
 // it moves; `run` does not import this module, so there is no cycle.
@@ -150,7 +150,8 @@ impl InputCache {
     }
 
     /// The token lengths of `source` counted by `tok`: from memory, the on-disk cache, or tokenized now
-    /// (`progress(done, total)` reports texts tokenized). The flag is true when they were not in memory.
+    /// (`progress(done, total)` reports texts tokenized; `cancel` stops the tokenization). The flag is true
+    /// when they were not in memory.
     pub fn lengths(
         &self,
         source: &PromptSource,
@@ -158,6 +159,7 @@ impl InputCache {
         tok: &TokenCounter,
         add_special: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
+        cancel: Cancel<'_>,
     ) -> Result<(Arc<TokenizedDataset>, bool), InputsError> {
         let key = format!("{}|{}|{add_special}", source.key(), tok.fingerprint());
         if let Some((_, d)) = self
@@ -177,6 +179,7 @@ impl InputCache {
                 add_special,
                 self.lengths_dir.as_deref(),
                 progress,
+                cancel,
             )
             .map_err(InputsError::Count)?,
         );
@@ -195,9 +198,11 @@ impl InputCache {
         source: &PromptSource,
         loader: Option<&dyn DatasetLoader>,
         progress: &(dyn Fn(usize, usize) + Sync),
+        cancel: Cancel<'_>,
     ) -> Result<Inputs, InputsError> {
         let tokenizer = self.tokenizer(tokenizer).map_err(InputsError::Tokenizer)?;
-        let (data, fresh) = self.lengths(source, loader, &tokenizer, add_special, progress)?;
+        let (data, fresh) =
+            self.lengths(source, loader, &tokenizer, add_special, progress, cancel)?;
         let files = source
             .manifest_name()
             .map(|name| InputFile {
@@ -253,6 +258,7 @@ pub fn no_prompts() -> Dataset {
 mod tests {
     use super::*;
     use crate::domain::dataset::parse_jsonl;
+    use crate::domain::tokenizer::NEVER;
 
     struct Store(Arc<Dataset>, std::sync::atomic::AtomicUsize);
 
@@ -306,7 +312,14 @@ mod tests {
     fn no_collection_gives_empty_lengths_and_no_input_file() {
         let c = cache(None);
         let i = c
-            .prepare("default", true, &PromptSource::None, None, &|_, _| {})
+            .prepare(
+                "default",
+                true,
+                &PromptSource::None,
+                None,
+                &|_, _| {},
+                NEVER,
+            )
             .unwrap();
         assert!(i.data.dataset.is_empty() && i.data.prompt_len.is_empty());
         assert!(i.files.is_empty());
@@ -315,7 +328,14 @@ mod tests {
     #[test]
     fn the_sample_is_recorded_as_builtin() {
         let i = cache(None)
-            .prepare("default", true, &PromptSource::Sample, None, &|_, _| {})
+            .prepare(
+                "default",
+                true,
+                &PromptSource::Sample,
+                None,
+                &|_, _| {},
+                NEVER,
+            )
             .unwrap();
         assert_eq!(i.files.len(), 1);
         assert_eq!(i.files[0].role, "prompts");
@@ -331,25 +351,25 @@ mod tests {
         let src = PromptSource::Stored("known".into());
         let c = cache(Some(dir.path()));
         let a = c
-            .prepare("default", true, &src, Some(&s), &|_, _| {})
+            .prepare("default", true, &src, Some(&s), &|_, _| {}, NEVER)
             .unwrap();
         assert!(a.fresh && !a.data.from_cache);
         assert_eq!(a.files[0].name, "known");
         // In memory: not loaded again.
         let b = c
-            .prepare("default", true, &src, Some(&s), &|_, _| {})
+            .prepare("default", true, &src, Some(&s), &|_, _| {}, NEVER)
             .unwrap();
         assert!(!b.fresh && Arc::ptr_eq(&a.data, &b.data));
         assert_eq!(s.1.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Another setting is another entry.
         let n = c
-            .prepare("default", false, &src, Some(&s), &|_, _| {})
+            .prepare("default", false, &src, Some(&s), &|_, _| {}, NEVER)
             .unwrap();
         assert!(n.fresh);
         assert_eq!(s.1.load(std::sync::atomic::Ordering::SeqCst), 2);
         // A new cache reads the lengths from disk.
         let d = cache(Some(dir.path()))
-            .prepare("default", true, &src, Some(&s), &|_, _| {})
+            .prepare("default", true, &src, Some(&s), &|_, _| {}, NEVER)
             .unwrap();
         assert!(d.fresh && d.data.from_cache);
         assert_eq!(d.data.prompt_len, a.data.prompt_len);
@@ -362,29 +382,29 @@ mod tests {
         let tok = c.tokenizer("default").unwrap();
         let src = |i: usize| PromptSource::Stored(format!("known{i}"));
         let (first, _) = c
-            .lengths(&src(0), Some(&s), &tok, true, &|_, _| {})
+            .lengths(&src(0), Some(&s), &tok, true, &|_, _| {}, NEVER)
             .unwrap();
         // Failures are not kept.
         let missing = PromptSource::File("/nonexistent/p.jsonl".into());
         for _ in 0..KEPT_COLLECTIONS {
             assert!(matches!(
-                c.lengths(&missing, None, &tok, true, &|_, _| {}),
+                c.lengths(&missing, None, &tok, true, &|_, _| {}, NEVER),
                 Err(InputsError::Dataset(_))
             ));
         }
         let (again, fresh) = c
-            .lengths(&src(0), Some(&s), &tok, true, &|_, _| {})
+            .lengths(&src(0), Some(&s), &tok, true, &|_, _| {}, NEVER)
             .unwrap();
         assert!(!fresh && Arc::ptr_eq(&first, &again));
         for i in 1..=KEPT_COLLECTIONS {
             assert!(
-                c.lengths(&src(i), Some(&s), &tok, true, &|_, _| {})
+                c.lengths(&src(i), Some(&s), &tok, true, &|_, _| {}, NEVER)
                     .unwrap()
                     .1
             );
         }
         let (_, fresh) = c
-            .lengths(&src(0), Some(&s), &tok, true, &|_, _| {})
+            .lengths(&src(0), Some(&s), &tok, true, &|_, _| {}, NEVER)
             .unwrap();
         assert!(fresh, "pushed out by newer collections");
     }
@@ -399,6 +419,7 @@ mod tests {
                 &PromptSource::Sample,
                 None,
                 &|_, _| {},
+                NEVER,
             )
             .unwrap_err();
         assert!(matches!(e, InputsError::Tokenizer(_)), "{e}");
@@ -409,6 +430,7 @@ mod tests {
                 &PromptSource::Stored("x".into()),
                 None,
                 &|_, _| {},
+                NEVER,
             )
             .unwrap_err();
         assert_eq!(
@@ -422,8 +444,39 @@ mod tests {
                 &PromptSource::Stored("y".into()),
                 Some(&store()),
                 &|_, _| {},
+                NEVER,
             )
             .unwrap_err();
         assert_eq!(e.to_string(), "no dataset with id 'y'");
+    }
+
+    #[test]
+    fn a_cancelled_tokenization_stops_and_caches_nothing() {
+        let c = cache(None);
+        let e = c
+            .prepare(
+                "default",
+                true,
+                &PromptSource::Sample,
+                None,
+                &|_, _| {},
+                &|| true,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(e, InputsError::Count(TokenizerError::Cancelled)),
+            "{e}"
+        );
+        let (_, fresh) = c
+            .lengths(
+                &PromptSource::Sample,
+                None,
+                &c.tokenizer("default").unwrap(),
+                true,
+                &|_, _| {},
+                NEVER,
+            )
+            .unwrap();
+        assert!(fresh, "the cancelled run left nothing in memory");
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::dataset::Dataset;
-use super::tokenizer::{TokenCounter, TokenizerError};
+use super::tokenizer::{Cancel, TokenCounter, TokenizerError};
 
 const NONE: u32 = u32::MAX;
 const MAGIC: &[u8; 8] = b"WGLEN001";
@@ -34,13 +34,14 @@ pub fn cache_path(dir: &Path, dataset: &Dataset, tok: &TokenCounter, add_special
 }
 
 /// Tokenizes `dataset` (or reads the cached lengths from `cache_dir`). `progress(done, total)` reports texts
-/// tokenized.
+/// tokenized; `cancel` is polled per batch of 64 texts and inside long ones ([`TokenizerError::Cancelled`]).
 pub fn tokenize(
     dataset: Arc<Dataset>,
     tok: &TokenCounter,
     add_special: bool,
     cache_dir: Option<&Path>,
     progress: &(dyn Fn(usize, usize) + Sync),
+    cancel: Cancel<'_>,
 ) -> Result<TokenizedDataset, TokenizerError> {
     let n = dataset.len();
     if let Some(dir) = cache_dir {
@@ -68,10 +69,15 @@ pub fn tokenize(
     }
     let total = texts.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let counts = tok.count_many(&texts, add_special, &|k| {
-        let d = done.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
-        progress(d, total);
-    })?;
+    let counts = tok.count_many(
+        &texts,
+        add_special,
+        &|k| {
+            let d = done.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
+            progress(d, total);
+        },
+        cancel,
+    )?;
     let prompt_len = counts[..n].to_vec();
     let completion_len = comp_slot.iter().map(|s| s.map(|i| counts[i])).collect();
     let out = TokenizedDataset {
@@ -126,6 +132,7 @@ fn write_cache(path: &Path, t: &TokenizedDataset) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::domain::dataset::parse_jsonl;
+    use crate::domain::tokenizer::NEVER;
 
     #[test]
     fn second_run_reads_the_cache() {
@@ -139,11 +146,11 @@ mod tests {
             .unwrap(),
         );
         let tok = TokenCounter::embedded();
-        let a = tokenize(ds.clone(), &tok, true, Some(dir.path()), &|_, _| {}).unwrap();
+        let a = tokenize(ds.clone(), &tok, true, Some(dir.path()), &|_, _| {}, NEVER).unwrap();
         assert!(!a.from_cache);
         assert_eq!(a.prompt_len, vec![2, 1]);
         assert_eq!(a.completion_len, vec![Some(3), None]);
-        let b = tokenize(ds, &tok, true, Some(dir.path()), &|_, _| {}).unwrap();
+        let b = tokenize(ds, &tok, true, Some(dir.path()), &|_, _| {}, NEVER).unwrap();
         assert!(b.from_cache);
         assert_eq!(b.prompt_len, a.prompt_len);
         assert_eq!(b.completion_len, a.completion_len);

@@ -196,7 +196,9 @@ mod tests {
         assert_eq!(a.sha256, b.sha256);
         assert_eq!(a.len(), SAMPLE_RECORDS);
         let tok = TokenCounter::embedded();
-        let lens = tok.count_many(&a.prompts, true, &|_| {}).unwrap();
+        let lens = tok
+            .count_many(&a.prompts, true, &|_| {}, crate::domain::tokenizer::NEVER)
+            .unwrap();
         let min = *lens.iter().min().unwrap();
         let max = *lens.iter().max().unwrap();
         assert!(min <= 10, "min {min}");

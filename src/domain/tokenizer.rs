@@ -48,7 +48,22 @@ pub enum TokenizerError {
     /// Encoding a text failed.
     #[error("tokenization failed: {0}")]
     Encode(String),
+    /// The caller's cancel flag was set while a long text was being encoded, decoded or counted.
+    #[error("cancelled")]
+    Cancelled,
 }
+
+/// A cancel flag polled by the long tokenizer calls (about every 64 KiB of text or 64 Ki ids).
+pub type Cancel<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// The flag of work that is never cancelled.
+pub const NEVER: Cancel<'static> = &|| false;
+
+/// Bytes of text per chunk of a cancellable encode.
+const ENCODE_CHUNK: usize = 64 << 10;
+
+/// Ids per step of a cancellable decode, and pieces per step of a cancellable count.
+const POLL_EVERY: usize = 64 << 10;
 
 /// Where tokenizer names may resolve to.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +105,20 @@ const QWEN_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+
 /// token takes it whole. Tests check that both paths agree.
 struct FastPath {
     byte_char: [char; 256],
+    char_byte: std::collections::HashMap<char, u8>,
     added: Vec<String>,
+    /// The decoder is ByteLevel alone, so ids can be decoded in steps (see [`FastPath::decode`]).
+    byte_decoder: bool,
+    /// Per id: its decoded bytes (`ids[id]..ids[id + 1]` in `bytes`), built on the first stepped decode.
+    decode_table: std::sync::OnceLock<DecodeTable>,
+}
+
+/// Every id's bytes as the ByteLevel decoder produces them, and whether the id is a special token.
+struct DecodeTable {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    special: Vec<bool>,
+    known: Vec<bool>,
 }
 
 impl FastPath {
@@ -130,9 +158,127 @@ impl FastPath {
                     .collect()
             })
             .unwrap_or_default();
+        let d = &v["decoder"];
+        let byte_decoder = d["type"] == "ByteLevel";
+        let byte_char = byte_level_chars();
         Some(Self {
-            byte_char: byte_level_chars(),
+            byte_char,
+            char_byte: (0..=255u8).map(|b| (byte_char[b as usize], b)).collect(),
             added,
+            byte_decoder,
+            decode_table: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The start of every piece of `text`: it is cut before every space that follows a non-whitespace
+    /// character. No split of the pattern and no NFC composition crosses such a cut (the pattern has no
+    /// look-behind, a space after a non-space ends every alternative, and a space composes with nothing
+    /// before it), so pieces can be tokenized one by one and their tokens concatenated.
+    fn cuts(text: &str) -> impl Iterator<Item = usize> + '_ {
+        let mut prev_ws = true;
+        std::iter::once(0).chain(text.char_indices().filter_map(move |(k, ch)| {
+            let cut = ch == ' ' && !prev_ws && k > 0;
+            prev_ws = ch.is_whitespace();
+            cut.then_some(k)
+        }))
+    }
+
+    /// `text` in chunks of at least `min` bytes (the last may be shorter), cut at [`FastPath::cuts`].
+    fn chunks(text: &str, min: usize) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0;
+        let mut cuts = Self::cuts(text).skip(1).chain(std::iter::once(text.len()));
+        std::iter::from_fn(move || {
+            if start >= text.len() {
+                return None;
+            }
+            for c in cuts.by_ref() {
+                if c - start >= min || c == text.len() {
+                    let piece = &text[start..c];
+                    start = c;
+                    return Some(piece);
+                }
+            }
+            None
+        })
+    }
+
+    fn table(&self, tok: &tokenizers::Tokenizer) -> &DecodeTable {
+        self.decode_table.get_or_init(|| {
+            let n = tok.get_vocab_size(true);
+            let added = tok.get_added_vocabulary();
+            let mut t = DecodeTable {
+                bytes: Vec::with_capacity(n * 7),
+                ends: Vec::with_capacity(n + 1),
+                special: Vec::with_capacity(n),
+                known: Vec::with_capacity(n),
+            };
+            t.ends.push(0);
+            for id in 0..n as u32 {
+                match tok.id_to_token(id) {
+                    Some(token) => {
+                        t.special.push(added.is_special_token(&token));
+                        t.known.push(true);
+                        self.token_bytes(&token, &mut t.bytes);
+                    }
+                    None => {
+                        t.special.push(false);
+                        t.known.push(false);
+                    }
+                }
+                t.ends.push(t.bytes.len() as u32);
+            }
+            t
+        })
+    }
+
+    /// Appends the bytes of `token` as the ByteLevel decoder gives them: every char through the byte table,
+    /// or the token's own UTF-8 bytes when one of its chars is not in the table.
+    fn token_bytes(&self, token: &str, out: &mut Vec<u8>) {
+        let start = out.len();
+        for c in token.chars() {
+            match self.char_byte.get(&c) {
+                Some(&b) => out.push(b),
+                None => {
+                    out.truncate(start);
+                    out.extend_from_slice(token.as_bytes());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decodes `ids` (special tokens skipped) as `Tokenizer::decode` with the ByteLevel decoder does: the
+    /// tokens' bytes concatenated, then read as UTF-8 with replacement characters. Polls `cancel` every
+    /// [`POLL_EVERY`] ids.
+    fn decode(
+        &self,
+        tok: &tokenizers::Tokenizer,
+        ids: &[u32],
+        cancel: Cancel<'_>,
+    ) -> Result<String, TokenizerError> {
+        let t = self.table(tok);
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for step in ids.chunks(POLL_EVERY) {
+            if cancel() {
+                return Err(TokenizerError::Cancelled);
+            }
+            for &id in step {
+                let i = id as usize;
+                if i < t.known.len() {
+                    if t.known[i] && !t.special[i] {
+                        out.extend_from_slice(&t.bytes[t.ends[i] as usize..t.ends[i + 1] as usize]);
+                    }
+                } else if let Some(token) = tok.id_to_token(id)
+                    && !tok.get_added_vocabulary().is_special_token(&token)
+                {
+                    // Beyond the vocabulary size (an added token with a gap before it).
+                    self.token_bytes(&token, &mut out);
+                }
+            }
+        }
+        Ok(match String::from_utf8(out) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         })
     }
 
@@ -140,24 +286,29 @@ impl FastPath {
         !self.added.iter().any(|a| text.contains(a.as_str()))
     }
 
-    /// Counts `text` piece by piece. The text is cut before every space that follows a non-whitespace
-    /// character: no split of the pattern and no NFC composition crosses such a cut (the pattern has no
-    /// look-behind, and a space after a non-space ends every alternative). ASCII pieces take the hand-written
-    /// split; others the full pipeline, so only words with non-ASCII characters pay for it.
-    fn count(&self, tok: &TokenCounter, text: &str) -> Result<u32, TokenizerError> {
-        let s = text.as_bytes();
+    /// Counts `text` piece by piece (cut at [`FastPath::cuts`]). ASCII pieces take the hand-written split;
+    /// others the full pipeline, so only words with non-ASCII characters pay for it. Polls `cancel` every
+    /// [`POLL_EVERY`] pieces.
+    fn count(
+        &self,
+        tok: &TokenCounter,
+        text: &str,
+        cancel: Cancel<'_>,
+    ) -> Result<u32, TokenizerError> {
         let mut total = 0u32;
         let mut start = 0;
-        let mut prev_ws = true;
-        for (k, ch) in text.char_indices() {
-            if ch == ' ' && !prev_ws && k > start {
+        for (i, k) in Self::cuts(text)
+            .skip(1)
+            .chain(std::iter::once(text.len()))
+            .enumerate()
+        {
+            if k > start {
                 total += self.count_piece(tok, &text[start..k])?;
                 start = k;
             }
-            prev_ws = ch.is_whitespace();
-        }
-        if start < s.len() {
-            total += self.count_piece(tok, &text[start..])?;
+            if i % POLL_EVERY == POLL_EVERY - 1 && cancel() {
+                return Err(TokenizerError::Cancelled);
+            }
         }
         Ok(total)
     }
@@ -425,12 +576,62 @@ impl TokenCounter {
             .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
 
+    /// Token ids of `text` without special tokens, encoded in chunks of about 64 KiB with `cancel` polled
+    /// between them (the same ids as [`TokenCounter::encode`]; a tokenizer without the fast path encodes the
+    /// text whole).
+    pub fn encode_cancellable(
+        &self,
+        text: &str,
+        cancel: Cancel<'_>,
+    ) -> Result<Vec<u32>, TokenizerError> {
+        self.encode_chunked(text, ENCODE_CHUNK, cancel)
+    }
+
+    fn encode_chunked(
+        &self,
+        text: &str,
+        chunk: usize,
+        cancel: Cancel<'_>,
+    ) -> Result<Vec<u32>, TokenizerError> {
+        match &self.fast {
+            Some(fast) if fast.applies(text) => {
+                let mut ids = Vec::with_capacity(text.len() / 3);
+                for part in FastPath::chunks(text, chunk) {
+                    if cancel() {
+                        return Err(TokenizerError::Cancelled);
+                    }
+                    ids.extend_from_slice(self.encode(part, false)?.as_slice());
+                }
+                Ok(ids)
+            }
+            _ => {
+                if cancel() {
+                    return Err(TokenizerError::Cancelled);
+                }
+                self.encode(text, false)
+            }
+        }
+    }
+
     /// Number of tokens of `text`.
     pub fn count(&self, text: &str, add_special_tokens: bool) -> Result<u32, TokenizerError> {
+        self.count_cancellable(text, add_special_tokens, NEVER)
+    }
+
+    /// Number of tokens of `text`, polling `cancel` along the way (on the fast path; otherwise once).
+    pub fn count_cancellable(
+        &self,
+        text: &str,
+        add_special_tokens: bool,
+        cancel: Cancel<'_>,
+    ) -> Result<u32, TokenizerError> {
         if let Some(fast) = &self.fast
             && fast.applies(text)
         {
-            return fast.count(self, text);
+            return fast.count(self, text, cancel);
+        }
+        if cancel() {
+            return Err(TokenizerError::Cancelled);
         }
         self.count_full(text, add_special_tokens)
     }
@@ -445,25 +646,47 @@ impl TokenCounter {
 
     /// Decodes ids back to text (special tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        self.decode_cancellable(ids, NEVER)
+    }
+
+    /// Decodes ids back to text (special tokens skipped), polling `cancel` every 64 Ki ids when the
+    /// decoder is ByteLevel (otherwise once, before the library's decode).
+    pub fn decode_cancellable(
+        &self,
+        ids: &[u32],
+        cancel: Cancel<'_>,
+    ) -> Result<String, TokenizerError> {
+        if let Some(fast) = &self.fast
+            && fast.byte_decoder
+        {
+            return fast.decode(&self.inner, ids, cancel);
+        }
+        if cancel() {
+            return Err(TokenizerError::Cancelled);
+        }
         self.inner
             .decode(ids, true)
             .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
 
     /// Counts tokens of many texts in parallel on all cores; `progress` is called with the number of texts
-    /// finished (from worker threads).
+    /// finished (from worker threads). `cancel` is polled per batch of 64 texts and inside long texts.
     pub fn count_many<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         add_special_tokens: bool,
         progress: &(dyn Fn(usize) + Sync),
+        cancel: Cancel<'_>,
     ) -> Result<Vec<u32>, TokenizerError> {
         texts
             .par_chunks(64)
             .map(|chunk| {
+                if cancel() {
+                    return Err(TokenizerError::Cancelled);
+                }
                 let r = chunk
                     .iter()
-                    .map(|t| self.count(t.as_ref(), add_special_tokens))
+                    .map(|t| self.count_cancellable(t.as_ref(), add_special_tokens, cancel))
                     .collect::<Result<Vec<u32>, _>>();
                 progress(chunk.len());
                 r
@@ -523,7 +746,7 @@ mod tests {
         assert_eq!(tok.count("Hello world", false).unwrap(), 2);
         assert_eq!(tok.count("", true).unwrap(), 0);
         let many = tok
-            .count_many(&["Hello world", "", "a b c"], true, &|_| {})
+            .count_many(&["Hello world", "", "a b c"], true, &|_| {}, NEVER)
             .unwrap();
         assert_eq!(many, vec![2, 0, 3]);
     }
@@ -572,6 +795,112 @@ mod tests {
                 "{t:?}"
             );
         }
+    }
+
+    /// Large mixed text: the sample prompts and completions, random ASCII and Unicode, joined.
+    fn big_text(seed: u64) -> String {
+        use rand::{Rng, SeedableRng};
+        let ds = crate::domain::sample::sample_dataset();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mixed: &[&str] = &[
+            "é", "’", "中文", "\u{3000}", "\u{a0}", "e\u{301}", "😀", " ", "  ", "\n", "a", "Z",
+            "'s", "7", ".", "\t", "word", " x", "\r\n",
+        ];
+        let mut text = String::new();
+        for (i, p) in ds.prompts.iter().enumerate() {
+            text.push_str(p);
+            text.push_str(if i % 3 == 0 { "\n\n" } else { " " });
+            for _ in 0..rng.random_range(0..40) {
+                text.push_str(mixed[rng.random_range(0..mixed.len())]);
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn chunked_encode_equals_the_whole_encode() {
+        let tok = TokenCounter::embedded();
+        let text = big_text(1);
+        assert!(text.len() > 200_000, "{}", text.len());
+        let whole = tok.encode(&text, false).unwrap();
+        for chunk in [1, 7, 100, 4096, ENCODE_CHUNK] {
+            let parts = tok.encode_chunked(&text, chunk, NEVER).unwrap();
+            assert_eq!(parts.len(), whole.len(), "chunk {chunk}");
+            assert!(parts == whole, "chunk {chunk}: ids differ");
+        }
+        let chunks: Vec<&str> = FastPath::chunks(&text, 4096).collect();
+        assert_eq!(chunks.concat(), text);
+        assert!(chunks.len() > 10);
+        // An added token makes the text take the whole pipeline: still the same ids.
+        let with_added = format!("{text}<|im_start|> tail");
+        assert_eq!(
+            tok.encode_cancellable(&with_added, NEVER).unwrap(),
+            tok.encode(&with_added, false).unwrap()
+        );
+    }
+
+    #[test]
+    fn stepped_decode_equals_the_library_decode() {
+        use rand::{Rng, SeedableRng};
+        let tok = TokenCounter::embedded();
+        let fast = tok.fast.as_ref().expect("fast path");
+        assert!(fast.byte_decoder);
+        let ids = tok.encode(&big_text(2), false).unwrap();
+        let lib = |ids: &[u32]| tok.inner.decode(ids, true).unwrap();
+        assert_eq!(tok.decode(&ids).unwrap(), lib(&ids));
+        // Random ids: special and non-special added tokens, ids past the vocabulary, cuts inside characters.
+        let n = tok.inner.get_vocab_size(true) as u32;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..2000 {
+            let len = rng.random_range(0..30);
+            let r: Vec<u32> = (0..len)
+                .map(|_| match rng.random_range(0..10) {
+                    0 => rng.random_range(151_640..n + 5),
+                    1 => ids[rng.random_range(0..ids.len())],
+                    _ => rng.random_range(0..n),
+                })
+                .collect();
+            assert_eq!(tok.decode(&r).unwrap(), lib(&r), "{r:?}");
+        }
+        for k in [0, 1, 2, 3, 1000, ids.len() / 2, ids.len()] {
+            assert_eq!(tok.decode(&ids[..k]).unwrap(), lib(&ids[..k]), "prefix {k}");
+        }
+    }
+
+    #[test]
+    fn long_calls_stop_when_cancelled() {
+        let tok = TokenCounter::embedded();
+        let text = big_text(3).repeat(4);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        // Cancelled after the first poll: the work stops at the second.
+        let cancel = || calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 1;
+        assert!(matches!(
+            tok.encode_cancellable(&text, &cancel),
+            Err(TokenizerError::Cancelled)
+        ));
+        let ids = tok.encode(&text, false).unwrap();
+        assert!(ids.len() > 2 * POLL_EVERY);
+        calls.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(
+            tok.decode_cancellable(&ids, &cancel),
+            Err(TokenizerError::Cancelled)
+        ));
+        let words = "word ".repeat(3 * POLL_EVERY);
+        calls.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(
+            tok.count_cancellable(&words, false, &cancel),
+            Err(TokenizerError::Cancelled)
+        ));
+        let texts = vec!["a b"; 1000];
+        assert!(matches!(
+            tok.count_many(&texts, false, &|_| {}, &|| true),
+            Err(TokenizerError::Cancelled)
+        ));
+        // Never cancelled: the same answers as the plain calls.
+        assert_eq!(
+            tok.count_cancellable(&words, false, NEVER).unwrap(),
+            tok.count_full(&words, false).unwrap()
+        );
     }
 
     #[test]

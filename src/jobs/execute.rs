@@ -101,9 +101,9 @@ pub(super) fn generate(
     traces: &TraceStore,
     tap: Option<LineTap>,
 ) -> Outcome {
-    let prepared = inputs.prepare(spec.spec())?;
-    let resolver = TraceResolver(traces);
     let cancel = || job.is_cancelled();
+    let prepared = inputs.prepare(spec.spec(), &cancel)?;
+    let resolver = TraceResolver(traces);
     let mut last = Instant::now();
     let mut progress = |p: Progress| {
         job.set_progress(p.fraction, p.requests);

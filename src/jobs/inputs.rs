@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use crate::config::ServeConfig;
 use crate::domain::dataset::Dataset;
+use crate::domain::emit::GenerateError;
 use crate::domain::inputs::{DatasetLoader, InputCache, Inputs, InputsError, PromptSource};
 use crate::domain::run::RunError;
 use crate::domain::sample::SAMPLE_DATASET_ID;
 use crate::domain::spec::{GenerationSpec, SpecError};
 use crate::domain::stats::Histogram;
-use crate::domain::tokenizer::{TokenCounter, TokenizerError, TokenizerPolicy};
+use crate::domain::tokenizer::{Cancel, TokenCounter, TokenizerError, TokenizerPolicy};
 
 use super::stores::{DatasetStore, TokenStats};
 
@@ -53,7 +54,8 @@ impl JobInputs {
 
     /// The inputs of a generation job: its tokenizer and its stored dataset (the sample when none is named)
     /// with token lengths. The dataset's token statistics are recorded when the lengths were not in memory.
-    pub fn prepare(&self, spec: &GenerationSpec) -> Result<Inputs, RunError> {
+    /// `cancel` stops the tokenization (the job's cancel flag).
+    pub fn prepare(&self, spec: &GenerationSpec, cancel: Cancel<'_>) -> Result<Inputs, RunError> {
         let id = spec.dataset.as_deref().unwrap_or(SAMPLE_DATASET_ID);
         let inputs = self
             .cache
@@ -63,9 +65,13 @@ impl JobInputs {
                 &PromptSource::Stored(id.to_string()),
                 Some(&StoreLoader(&self.datasets)),
                 &|_, _| {},
+                cancel,
             )
             .map_err(|e| match e {
                 InputsError::Tokenizer(t) => RunError::Generate(tokenizer_error(t).into()),
+                InputsError::Count(TokenizerError::Cancelled) => {
+                    RunError::Generate(GenerateError::Cancelled)
+                }
                 other => RunError::Io {
                     path: "dataset".into(),
                     source: std::io::Error::other(other.to_string()),
@@ -108,6 +114,7 @@ fn tokenizer_error(e: TokenizerError) -> SpecError {
             "could not be loaded (the server log has the reason)".into()
         }
         TokenizerError::Encode(why) => format!("failed: {why}"),
+        TokenizerError::Cancelled => "was cancelled".into(),
     };
     tracing::warn!(error = %e, "tokenizer not usable");
     SpecError {
@@ -120,6 +127,7 @@ fn tokenizer_error(e: TokenizerError) -> SpecError {
 mod tests {
     use super::*;
     use crate::domain::spec::TraceType;
+    use crate::domain::tokenizer::NEVER;
 
     fn setup() -> (tempfile::TempDir, JobInputs, DatasetStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -132,7 +140,7 @@ mod tests {
     fn the_sample_is_read_from_the_store_and_its_stats_recorded_once() {
         let (dir, inputs, datasets) = setup();
         let spec = GenerationSpec::new(TraceType::Constant);
-        let a = inputs.prepare(&spec).unwrap();
+        let a = inputs.prepare(&spec, NEVER).unwrap();
         assert!(a.fresh);
         assert_eq!(a.files.len(), 1);
         assert_eq!(a.files[0].name, SAMPLE_DATASET_ID);
@@ -140,7 +148,7 @@ mod tests {
         let stats = datasets.get(SAMPLE_DATASET_ID).unwrap().token_stats;
         assert_eq!(stats.len(), 1, "{stats:?}");
         // Second time: from memory, same lengths, nothing recorded again.
-        let b = inputs.prepare(&spec).unwrap();
+        let b = inputs.prepare(&spec, NEVER).unwrap();
         assert!(!b.fresh && Arc::ptr_eq(&a.data, &b.data));
         // The lengths are on disk for the next server.
         let lens = std::fs::read_dir(dir.path().join("cache").join("lengths"))
@@ -154,14 +162,14 @@ mod tests {
         let (_dir, inputs, _) = setup();
         let mut spec = GenerationSpec::new(TraceType::Constant);
         spec.dataset = Some("0123456789abcdef".into());
-        let e = inputs.prepare(&spec).unwrap_err();
+        let e = inputs.prepare(&spec, NEVER).unwrap_err();
         assert!(
             matches!(e, RunError::Io { ref path, .. } if path == "dataset"),
             "{e}"
         );
         let mut spec = GenerationSpec::new(TraceType::Constant);
         spec.tokenizer = "no/such-tokenizer".into();
-        let e = inputs.prepare(&spec).unwrap_err();
+        let e = inputs.prepare(&spec, NEVER).unwrap_err();
         assert!(matches!(e, RunError::Generate(_)), "{e}");
         let e = inputs.tokenizer("no/such-tokenizer").unwrap_err();
         let text = e.to_string();

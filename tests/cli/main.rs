@@ -4,6 +4,7 @@
 mod dataset;
 mod generate;
 mod interrupt;
+mod mutation;
 mod plot;
 mod spec;
 #[path = "../support/svg.rs"]

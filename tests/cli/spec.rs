@@ -32,6 +32,7 @@ fn load_prompts(
             &workload_generator::cli::generate::prompt_source(spec),
             None,
             &|_, _| {},
+            workload_generator::domain::tokenizer::NEVER,
         )
         .unwrap();
     (inputs.data.dataset.clone(), inputs.files)

@@ -53,6 +53,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             bar.get_or_init(|| progress_bar(total as u64, "tokenizing"))
                 .set_position(d as u64)
         },
+        crate::domain::tokenizer::NEVER,
     )?;
     if let Some(bar) = bar.get() {
         bar.finish_and_clear();

@@ -401,7 +401,14 @@ fn an_agent_run_reads_no_prompts() {
     let source = PromptSource::named(false, Some("prompts.jsonl"), None);
     assert_eq!(source, PromptSource::None);
     let inputs = InputCache::new(TokenizerPolicy::default(), None)
-        .prepare("default", true, &source, None, &|_, _| {})
+        .prepare(
+            "default",
+            true,
+            &source,
+            None,
+            &|_, _| {},
+            crate::domain::tokenizer::NEVER,
+        )
         .unwrap();
     assert!(inputs.data.dataset.is_empty() && inputs.files.is_empty());
     assert_eq!(inputs.data.dataset.sha256, no_prompts().sha256);

@@ -290,6 +290,13 @@ mod tests {
             e.to_string(),
             "workload:177777: column 'prompt_length': must be a non-negative number"
         );
+        let huge = text.replace("\"prompt_length\": -1", "\"prompt_length\": 1e20");
+        assert_eq!(
+            analyze(huge.as_bytes(), &AnalyzeOptions::default())
+                .unwrap_err()
+                .to_string(),
+            "workload:177777: column 'prompt_length': must be at most 4294967295 (the largest token count)"
+        );
         let ok = text.replace("\"prompt_length\": -1", "\"prompt_length\": 1");
         let a = analyze(ok.as_bytes(), &AnalyzeOptions::default()).unwrap();
         assert_eq!(a.requests, 199_800);

@@ -250,6 +250,11 @@ impl Digester<'_> {
         for r in reqs {
             let len = |v: Option<Len>, legacy: Option<Len>, field: &'static str| match v.or(legacy)
             {
+                // Token counts are u32 everywhere else; a larger one would overflow the sums.
+                Some(Len::Value(v)) if v > u64::from(u32::MAX) => Err((
+                    Some(field),
+                    format!("must be at most {} (the largest token count)", u32::MAX),
+                )),
                 Some(Len::Value(v)) => Ok(Some(v)),
                 None | Some(Len::Null) => Ok(None),
                 Some(Len::Invalid) => {

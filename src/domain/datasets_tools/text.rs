@@ -384,7 +384,12 @@ impl<'a> ExactText<'a> {
         let mut window = Vec::with_capacity(want as usize + 8);
         let fitted = fit::fit(WINDOW_POLICY, target, want.max(1) as usize, |n| {
             self.source.window(start, n, &mut window);
-            let tail = fit::decode(self.tok, &window, Trim::Both)?;
+            let tail = fit::decode(
+                self.tok,
+                &window,
+                Trim::Both,
+                crate::domain::tokenizer::NEVER,
+            )?;
             let tail = if trim_start { tail.trim_start() } else { &tail };
             let mut text = String::with_capacity(head.len() + tail.len());
             text.push_str(head);

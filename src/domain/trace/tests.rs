@@ -31,7 +31,17 @@ pub(crate) fn tok() -> &'static TokenCounter {
 /// The built-in sample collection, tokenized once per test binary.
 pub(crate) fn data() -> &'static TokenizedDataset {
     static D: OnceLock<TokenizedDataset> = OnceLock::new();
-    D.get_or_init(|| tokenize(Arc::new(sample_dataset()), tok(), true, None, &|_, _| {}).unwrap())
+    D.get_or_init(|| {
+        tokenize(
+            Arc::new(sample_dataset()),
+            tok(),
+            true,
+            None,
+            &|_, _| {},
+            crate::domain::tokenizer::NEVER,
+        )
+        .unwrap()
+    })
 }
 
 fn spec(ty: TraceType, file: &str) -> GenerationSpec {
