@@ -409,3 +409,23 @@ pub struct HealthView {
     /// `ok`, or `shutting_down` on /readyz while draining.
     pub status: String,
 }
+
+/// One Server-Sent Event of `GET /v1/workloads/{id}/events` (as OpenAPI 3.1 reads a `text/event-stream`
+/// schema: it describes one event). Keep-alive comments carry no event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobEventDoc {
+    /// `progress` while the job runs; one final `status`, after which the stream ends.
+    pub event: JobEventKind,
+    /// JSON text: `{"status", "fraction", "requests"}` for `progress`; the job view (`JobView`) for `status`.
+    pub data: String,
+}
+
+/// The kinds of job event.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobEventKind {
+    /// The job runs: its status and progress.
+    Progress,
+    /// The job is finished: its final view.
+    Status,
+}

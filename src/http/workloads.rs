@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::dto::{GenerationSpecDoc, JobList, JobView, ListQuery, SubmitQuery};
+use super::dto::{GenerationSpecDoc, JobEventDoc, JobList, JobView, ListQuery, SubmitQuery};
 use super::error::{ApiError, ErrorCode, Problem};
 use super::extract::{AppPath, AppQuery, SpecJson};
 use super::{AppJsonOut, AppState};
@@ -340,7 +340,7 @@ pub async fn plot(
 /// Server-Sent Events: `progress` events (status, fraction, requests) while the job runs, then one `status`
 /// event with the final job view.
 #[utoipa::path(get, path = "/v1/workloads/{id}/events", tag = "workloads", params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, description = "SSE stream", body = String, content_type = "text/event-stream"),
+    responses((status = 200, description = "SSE stream; the schema describes one event", body = JobEventDoc, content_type = "text/event-stream"),
         (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn events(
