@@ -224,12 +224,13 @@ pub(crate) fn emit_matched(
     } else {
         "prompt length target"
     };
-    for (ts, tin, tout) in times {
+    for (n, (ts, tin, tout)) in times.enumerate() {
         if ts >= duration {
             break;
         }
-        // Every entry when prompts are built (each may take a while), else every 1024.
-        if (exact.is_some() || c.s.entries % 1024 == 0) && (input.cancel)() {
+        // Every request when prompts are built (each may take a while), else every 1024 requests (an entry
+        // can hold thousands of requests, so entries are no measure of work).
+        if (exact.is_some() || n % 1024 == 0) && (input.cancel)() {
             return Err(GenerateError::Cancelled);
         }
         let Some(pick) = sampler.pick(&mut prompt_rng, tin, tout, tol) else {

@@ -4,6 +4,7 @@
 //! network or download is ever needed. Truncation and padding are always disabled before counting, whatever
 //! the file says.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,6 +112,102 @@ struct FastPath {
     byte_decoder: bool,
     /// Per id: its decoded bytes (`ids[id]..ids[id + 1]` in `bytes`), built on the first stepped decode.
     decode_table: std::sync::OnceLock<DecodeTable>,
+    /// Split piece -> token count, shared by every thread that counts with this tokenizer.
+    pieces: PieceCache,
+}
+
+/// Most pieces the [`PieceCache`] holds (about 40 MiB at the most; English text needs far fewer).
+const PIECE_CACHE_ENTRIES: usize = 1 << 19;
+/// Longest piece worth caching (longer ones are rare and mostly unique).
+const PIECE_CACHE_MAX_LEN: usize = 48;
+const PIECE_SHARDS: usize = 16;
+
+/// A bounded, sharded map from one split piece (the pattern's unit: a word with its leading space, a digit, a
+/// run of punctuation or whitespace) to its BPE token count. BPE without dropout is a function of the piece,
+/// so a hit is exact; a full shard stops taking new pieces (no eviction, so no churn and no lock upgrades on
+/// hot paths). Keys are the piece's bytes, compared in full: a hash collision cannot give a wrong count.
+struct PieceCache {
+    shards: Vec<std::sync::RwLock<PieceMap>>,
+}
+
+type PieceMap = HashMap<Box<[u8]>, u32, FxBuild>;
+
+impl PieceCache {
+    fn new() -> Self {
+        Self {
+            shards: (0..PIECE_SHARDS)
+                .map(|_| std::sync::RwLock::new(HashMap::default()))
+                .collect(),
+        }
+    }
+
+    /// The count of `piece`, from the cache or from `count` (then remembered while there is room).
+    fn get_or<E>(&self, piece: &[u8], count: impl FnOnce() -> Result<u32, E>) -> Result<u32, E> {
+        if piece.len() > PIECE_CACHE_MAX_LEN {
+            return count();
+        }
+        let h = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = FxBuild.build_hasher();
+            h.write(piece);
+            h.finish()
+        };
+        // Not the top bits: the map keeps those as its tag, and a shard of one tag prefix probes in vain.
+        let shard =
+            &self.shards[(h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % PIECE_SHARDS];
+        if let Some(&n) = shard.read().unwrap_or_else(|e| e.into_inner()).get(piece) {
+            return Ok(n);
+        }
+        let n = count()?;
+        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() < PIECE_CACHE_ENTRIES / PIECE_SHARDS {
+            map.insert(piece.into(), n);
+        }
+        Ok(n)
+    }
+}
+
+/// The FxHash mix (rustc's): a multiply-rotate over 8-byte words. Fast on short keys; not DoS-resistant, which
+/// does not matter for a bounded cache whose keys are compared in full.
+#[derive(Clone, Copy, Default)]
+struct FxBuild;
+
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::BuildHasher for FxBuild {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf1357aea2e62a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(26) ^ w).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.0 = (self.0.rotate_left(26) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        }
+        self.0 = (self.0.rotate_left(26) ^ bytes.len() as u64).wrapping_mul(K);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write(&[i]);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write(&i.to_le_bytes());
+    }
+    fn finish(&self) -> u64 {
+        // Spread the high-entropy bits down, so shard (top bits) and bucket (low bits) both vary.
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
 /// Every id's bytes as the ByteLevel decoder produces them, and whether the id is a special token.
@@ -167,6 +264,7 @@ impl FastPath {
             added,
             byte_decoder,
             decode_table: std::sync::OnceLock::new(),
+            pieces: PieceCache::new(),
         })
     }
 
@@ -317,7 +415,9 @@ impl FastPath {
         if piece.is_ascii() {
             self.count_ascii(&tok.inner, piece)
         } else {
-            tok.count_full(piece, false)
+            // Short non-ASCII pieces (a word of another script with its leading space) repeat too.
+            self.pieces
+                .get_or(piece.as_bytes(), || tok.count_full(piece, false))
         }
     }
 
@@ -330,12 +430,14 @@ impl FastPath {
         let mut i = 0;
         while i < s.len() {
             let end = split_end(s, i);
-            piece.clear();
-            piece.extend(s[i..end].iter().map(|&b| self.byte_char[b as usize]));
-            n += model
-                .tokenize(&piece)
-                .map_err(|e| TokenizerError::Encode(e.to_string()))?
-                .len() as u32;
+            n += self.pieces.get_or(&s[i..end], || {
+                piece.clear();
+                piece.extend(s[i..end].iter().map(|&b| self.byte_char[b as usize]));
+                model
+                    .tokenize(&piece)
+                    .map(|t| t.len() as u32)
+                    .map_err(|e| TokenizerError::Encode(e.to_string()))
+            })?;
             i = end;
         }
         Ok(n)
@@ -788,13 +890,33 @@ mod tests {
                 .collect();
             texts.push(t);
         }
-        for t in &texts {
-            assert_eq!(
-                tok.count(t, true).unwrap(),
-                tok.count_full(t, true).unwrap(),
-                "{t:?}"
-            );
+        // Cold (the piece cache fills as it goes), then warm (counts come from the cache), then the same from
+        // another thread in a shuffled order (the cache is shared).
+        let full: Vec<u32> = texts
+            .iter()
+            .map(|t| tok.count_full(t, true).unwrap())
+            .collect();
+        for pass in ["cold", "warm"] {
+            for (t, &n) in texts.iter().zip(&full) {
+                assert_eq!(tok.count(t, true).unwrap(), n, "{pass}: {t:?}");
+            }
         }
+        let cached: usize = tok
+            .fast
+            .as_ref()
+            .unwrap()
+            .pieces
+            .shards
+            .iter()
+            .map(|s| s.read().unwrap().len())
+            .sum();
+        assert!(cached > 1000, "the piece cache fills ({cached} pieces)");
+        let joined = texts.join(" ");
+        let shared = tok.clone();
+        let n = std::thread::spawn(move || shared.count(&joined, true).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(n, tok.count_full(&texts.join(" "), true).unwrap());
     }
 
     /// Large mixed text: the sample prompts and completions, random ASCII and Unicode, joined.

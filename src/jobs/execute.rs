@@ -101,7 +101,7 @@ pub(super) fn generate(
     traces: &TraceStore,
     tap: Option<LineTap>,
 ) -> Outcome {
-    let cancel = || job.is_cancelled();
+    let cancel = || job.stop_requested();
     let prepared = inputs.prepare(spec.spec(), &cancel)?;
     let resolver = TraceResolver(traces);
     let mut last = Instant::now();
@@ -169,7 +169,7 @@ pub(super) fn utility(
     inputs: &[Input],
     output: OutputOptions,
 ) -> Outcome {
-    let cancel = || job.is_cancelled();
+    let cancel = || job.stop_requested();
     let run = crate::domain::utility::run_to_dir(op, inputs, job.dir(), output, &cancel).map_err(
         |e| match e {
             UtilityError::Cancelled => RunError::Generate(GenerateError::Cancelled),

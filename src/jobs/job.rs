@@ -29,6 +29,9 @@ pub struct Job {
     changed: watch::Sender<u64>,
     deleted: AtomicBool,
     dir: PathBuf,
+    /// The worker slot while the job computes; given back as soon as the job sees its cancellation, so the
+    /// clean-up that follows (unlinking gigabytes of partial output takes a second) does not hold it.
+    permit: Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 impl Job {
@@ -44,6 +47,7 @@ impl Job {
             changed,
             deleted: AtomicBool::new(false),
             dir,
+            permit: Mutex::new(None),
         }
     }
 
@@ -101,6 +105,26 @@ impl Job {
     /// True once cancelled (by a client, a timeout or shutdown).
     pub(super) fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// The poll of running work: true once cancelled, and then the worker slot is given back (the work
+    /// stops computing at this point; what is left is removing its files).
+    pub(super) fn stop_requested(&self) -> bool {
+        let stop = self.is_cancelled();
+        if stop {
+            self.release_permit();
+        }
+        stop
+    }
+
+    /// Holds the worker slot while the job runs.
+    pub(super) fn hold_permit(&self, permit: tokio::sync::OwnedSemaphorePermit) {
+        *self.permit.lock().expect("not poisoned") = Some(permit);
+    }
+
+    /// Gives the worker slot back (idempotent).
+    pub(super) fn release_permit(&self) {
+        drop(self.permit.lock().expect("not poisoned").take());
     }
 
     /// Cancels the job; the first reason given is the one recorded.
@@ -317,6 +341,26 @@ mod tests {
         job.cancel_with(ErrorCode::Interrupted, "shutdown");
         assert!(job.is_cancelled());
         assert_eq!(job.cancel_reason(), (ErrorCode::Timeout, "too long".into()));
+    }
+
+    #[test]
+    fn the_worker_slot_is_given_back_when_the_work_sees_its_cancel() {
+        let root = tempfile::tempdir().unwrap();
+        let job = Job::queued(record("s", JobStatus::Running), root.path().join("s")).unwrap();
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        job.hold_permit(slots.clone().try_acquire_owned().unwrap());
+        assert!(!job.stop_requested());
+        assert_eq!(slots.available_permits(), 0, "held while the work runs");
+        job.cancel_with(ErrorCode::Cancelled, "cancelled by DELETE");
+        assert_eq!(slots.available_permits(), 0, "held until the work notices");
+        assert!(job.stop_requested());
+        assert_eq!(slots.available_permits(), 1, "free before the clean-up");
+        job.release_permit();
+        assert_eq!(
+            slots.available_permits(),
+            1,
+            "giving it back twice is harmless"
+        );
     }
 
     #[test]

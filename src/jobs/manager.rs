@@ -259,8 +259,8 @@ impl JobManager {
         let mgr = self.clone();
         let j = job.clone();
         let span = tracing::info_span!("job", job_id = %job.record().id);
+        job.hold_permit(permit);
         let mut handle = tokio::task::spawn_blocking(move || {
-            let _p = permit;
             span.in_scope(|| match &work {
                 Work::Generate(spec) => {
                     execute::generate(&j, spec, &mgr.inner.inputs, &mgr.inner.traces, tap)
@@ -279,6 +279,7 @@ impl JobManager {
                 handle.await
             }
         };
+        job.release_permit();
         inner.running.fetch_sub(1, Ordering::SeqCst);
         let secs = started.elapsed().as_secs_f64();
         inner.metrics.observe_duration(secs);
