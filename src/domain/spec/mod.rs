@@ -7,13 +7,14 @@
 use serde::{Deserialize, Serialize};
 
 pub mod common;
+pub mod object;
 pub mod parse;
 
 pub use self::common::{
     LengthPolicy, LengthSpec, OutputFormat, OutputLengthSource, OutputSpec, SamplingSpec,
     SpecError, TraceType, TrafficSpec,
 };
-pub use self::parse::{SpecParseError, parse_spec};
+pub use self::parse::SpecParseError;
 pub use super::agent::spec::AgentSource;
 use super::arrival::ArrivalKind;
 use super::limits::{BYTES_PER_TOKEN, Estimate, LimitError, Limits, REQUEST_OVERHEAD_BYTES};
@@ -53,13 +54,13 @@ pub struct GenerationSpec {
     #[serde(default = "default_interval")]
     pub interval_ms: u64,
     /// Traffic rate and arrival process.
-    #[serde(default, deserialize_with = "parse::object")]
+    #[serde(default, deserialize_with = "object::object")]
     pub traffic: TrafficSpec,
     /// Length targets.
-    #[serde(default, deserialize_with = "parse::object")]
+    #[serde(default, deserialize_with = "object::object")]
     pub lengths: LengthSpec,
     /// Prompt selection.
-    #[serde(default, deserialize_with = "parse::object")]
+    #[serde(default, deserialize_with = "object::object")]
     pub sampling: SamplingSpec,
     /// Emitted `output_length` when there is an output target: `target` (default) or `dataset`.
     #[serde(default)]
@@ -68,19 +69,19 @@ pub struct GenerationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_sessions: Option<u32>,
     /// Output options.
-    #[serde(default, deserialize_with = "parse::object")]
+    #[serde(default, deserialize_with = "object::object")]
     pub output: OutputSpec,
     /// `synthetic` trace options: sine patterns of rate and lengths.
     #[serde(
         default,
-        deserialize_with = "parse::opt_object",
+        deserialize_with = "object::opt_object",
         skip_serializing_if = "Option::is_none"
     )]
     pub synthetic: Option<SyntheticSpec>,
     /// `stat` trace options: Grafana-exported statistics files.
     #[serde(
         default,
-        deserialize_with = "parse::opt_object",
+        deserialize_with = "object::opt_object",
         skip_serializing_if = "Option::is_none"
     )]
     pub stat: Option<StatSpec>,
@@ -98,7 +99,7 @@ pub struct GenerationSpec {
     /// Trace replay options (`azure`, `mooncake`, `burstgpt`, `generic`): the file and its time controls.
     #[serde(
         default,
-        deserialize_with = "parse::opt_object",
+        deserialize_with = "object::opt_object",
         skip_serializing_if = "Option::is_none"
     )]
     pub trace: Option<TraceSpec>,
@@ -420,6 +421,12 @@ impl GenerationSpec {
             limits: Limits::default(),
         })
     }
+}
+
+/// Reads a spec from JSON text: exactly one JSON value (whitespace around it only), nulls treated as absent
+/// outside the opaque sections, every section an object, unknown keys refused (see [`parse`]).
+pub fn parse_spec(text: &[u8]) -> Result<GenerationSpec, SpecParseError> {
+    parse::parse_document(text)
 }
 
 #[cfg(test)]

@@ -3,16 +3,11 @@
 //! a traffic section, although serde's derive would read it positionally).
 //!
 //! The CLI (`generate --spec FILE`, `plot --spec`) and the service (`POST /v1/workloads`) both read specs
-//! through [`parse_spec`], so they accept and refuse the same documents with the same field paths.
+//! through [`super::parse_spec`], so they accept and refuse the same documents with the same field paths.
 
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::GenerationSpec;
+use serde::de::DeserializeOwned;
 
 /// Keys whose values are free-form documents in the reference's formats, read by their own parsers: nulls
 /// inside them are theirs to judge, so they are not stripped.
@@ -47,7 +42,8 @@ impl SpecParseError {
 
 /// Reads a spec from JSON text: exactly one JSON value (whitespace around it only), nulls treated as
 /// absent outside the opaque sections, every section an object, unknown keys refused.
-pub fn parse_spec(text: &[u8]) -> Result<GenerationSpec, SpecParseError> {
+/// `T` is the spec type ([`super::parse_spec`] names it; this file stays below it).
+pub fn parse_document<T: DeserializeOwned>(text: &[u8]) -> Result<T, SpecParseError> {
     let text = super::super::bom::strip_bom(text);
     let mut value: Value = serde_json::from_slice(text).map_err(|e| SpecParseError {
         field: None,
@@ -69,7 +65,7 @@ pub fn parse_spec(text: &[u8]) -> Result<GenerationSpec, SpecParseError> {
         });
     }
     strip_nulls(&mut value);
-    serde_path_to_error::deserialize::<_, GenerationSpec>(value).map_err(|e| {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = e.path().to_string();
         SpecParseError {
             field: (path != ".").then_some(path),
@@ -92,51 +88,10 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
-struct ObjectVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        T::deserialize(MapAccessDeserializer::new(map))
-    }
-}
-
-/// `deserialize_with` for a section that must be a JSON object (not an array read positionally).
-pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
-    d.deserialize_map(ObjectVisitor(PhantomData))
-}
-
-/// [`object`] for an optional section.
-pub fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    struct OptVisitor<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for OptVisitor<T> {
-        type Value = Option<T>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an object or null")
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            object(d).map(Some)
-        }
-    }
-    d.deserialize_option(OptVisitor(PhantomData))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::spec::{GenerationSpec, parse_spec};
 
     fn err(text: &str) -> SpecParseError {
         parse_spec(text.as_bytes()).unwrap_err()

@@ -99,7 +99,7 @@ pub struct TraceSpec {
     /// Generic traces: the column mapping.
     #[serde(
         default,
-        deserialize_with = "crate::domain::spec::parse::opt_object",
+        deserialize_with = "crate::domain::spec::object::opt_object",
         skip_serializing_if = "Option::is_none"
     )]
     pub columns: Option<TraceColumns>,
