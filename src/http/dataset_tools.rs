@@ -14,7 +14,7 @@ use super::extract::{AppJson, AppQuery};
 use super::{AppJsonOut, AppState};
 use crate::domain::datasets_tools::convert::{ConvertSpec, OutputSchema, SourceFormat};
 use crate::domain::datasets_tools::{DatasetGenerateSpec, DatasetToolError};
-use crate::jobs::DatasetToolFailure;
+use crate::jobs::{DatasetToolFailure, StoreRoom};
 
 /// A dataset made by the service, with what the tool reports (counts, achieved sharing ratio, skipped records).
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,8 +54,17 @@ pub struct ConvertQuery {
     pub name: Option<String>,
 }
 
+/// The store quota's room for a tool's result, after the free-space reserve admits it.
+async fn room(state: &AppState) -> Result<StoreRoom, ApiError> {
+    let policy = state.cfg.disk();
+    let used = super::datasets::store_used(state).await?;
+    policy.admit(&state.cfg.data_dir, 0)?;
+    Ok(StoreRoom { policy, used })
+}
+
 fn failure(e: DatasetToolFailure) -> ApiError {
     match e {
+        DatasetToolFailure::NoRoom(e) => e.into(),
         DatasetToolFailure::Tool(DatasetToolError::Spec(s)) => s.into(),
         DatasetToolFailure::Tool(DatasetToolError::Input(i)) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -114,10 +123,11 @@ pub async fn generate(
     AppJson(spec): AppJson<DatasetGenerateSpec>,
 ) -> Result<Response, ApiError> {
     let spec = spec.validate()?;
+    let room = room(&state).await?;
     let (rec, new, report) = state
         .jobs
         .dataset_tools()
-        .generate(spec)
+        .generate(spec, room)
         .await
         .map_err(failure)?;
     Ok(created(rec, new, report))
@@ -163,10 +173,11 @@ pub async fn convert(
         .map(|n| sanitize_name(&n))
         .or(file_name)
         .unwrap_or_else(|| format!("converted from {}", q.from));
+    let room = room(&state).await?;
     let (rec, new, report) = state
         .jobs
         .dataset_tools()
-        .convert(spec, upload, name)
+        .convert(spec, upload, name, room)
         .await
         .map_err(failure)?;
     Ok(created(rec, new, report))

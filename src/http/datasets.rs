@@ -12,6 +12,14 @@ use super::{AppJsonOut, AppState};
 use crate::jobs::blobs::{IngestError, TempUpload, ingest};
 use crate::jobs::stores::{TRACE_FORMATS, UploadError};
 
+/// Bytes the dataset and trace stores hold now (what the store quota counts).
+pub(crate) async fn store_used(state: &AppState) -> Result<u64, ApiError> {
+    let (datasets, traces) = (state.jobs.datasets().clone(), state.jobs.traces().clone());
+    tokio::task::spawn_blocking(move || datasets.uploaded_bytes() + traces.total_bytes())
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// Streams the request body (raw, or the multipart field `file`) to a temporary file.
 pub(crate) async fn receive(
     state: &AppState,
@@ -36,11 +44,7 @@ pub(crate) async fn receive(
     // The stores' quota and the free-space reserve: refused before reading when the declared size does
     // not fit, and while streaming when the body outgrows the quota's room.
     let policy = state.cfg.disk();
-    let (datasets, traces) = (state.jobs.datasets().clone(), state.jobs.traces().clone());
-    let used =
-        tokio::task::spawn_blocking(move || datasets.uploaded_bytes() + traces.total_bytes())
-            .await
-            .map_err(ApiError::internal)?;
+    let used = store_used(state).await?;
     let incoming = declared.unwrap_or(0);
     policy.admit_upload(used, incoming)?;
     policy.admit(&state.cfg.data_dir, incoming)?;

@@ -12,6 +12,7 @@ use crate::domain::files::{FileResolver, sha256_file};
 use crate::domain::spec::SpecError;
 
 use super::blobs::TempUpload;
+use super::disk::{DiskPolicy, NoRoom};
 use super::inputs::JobInputs;
 use super::stores::{DatasetRecord, DatasetStore, UploadError};
 
@@ -24,6 +25,9 @@ pub enum DatasetToolFailure {
     /// The result could not be stored.
     #[error(transparent)]
     Store(#[from] UploadError),
+    /// The result does not fit the stores' quota (or the disk's reserve).
+    #[error(transparent)]
+    NoRoom(#[from] NoRoom),
     /// The worker pool is gone (shutting down).
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -44,6 +48,15 @@ impl FileResolver for DatasetResolver<'_> {
             ),
         })
     }
+}
+
+/// What a tool's result may take: the disk policy and the bytes the dataset and trace stores hold now.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreRoom {
+    /// The service's disk settings.
+    pub policy: DiskPolicy,
+    /// Bytes stored now (uploaded datasets and traces).
+    pub used: u64,
 }
 
 /// Runs dataset tools behind the job workers' permits.
@@ -87,7 +100,7 @@ impl DatasetTools {
 
     /// Generates a synthetic prompt collection and stores it as a dataset. Returns the record, whether it is
     /// new, and the generator's report.
-    pub async fn generate(&self, spec: DatasetGenerateSpec) -> ToolResult {
+    pub async fn generate(&self, spec: DatasetGenerateSpec, room: StoreRoom) -> ToolResult {
         let tok = self
             .inputs
             .tokenizer(spec.tokenizer())
@@ -112,6 +125,8 @@ impl DatasetTools {
                 r
             };
             let (sha, bytes) = sha256_file(&upload.path).map_err(DatasetToolError::from)?;
+            // Refused (and the temporary removed) when the collection does not fit the quota.
+            room.policy.admit_upload(room.used, bytes)?;
             upload.sha256 = sha;
             upload.bytes = bytes;
             let name = match &spec {
@@ -130,7 +145,13 @@ impl DatasetTools {
     }
 
     /// Converts an uploaded file (ShareGPT, AIBrix client output, OpenAI chat) and stores the collection.
-    pub async fn convert(&self, spec: ConvertSpec, upload: TempUpload, name: String) -> ToolResult {
+    pub async fn convert(
+        &self,
+        spec: ConvertSpec,
+        upload: TempUpload,
+        name: String,
+        room: StoreRoom,
+    ) -> ToolResult {
         let datasets = self.datasets.clone();
         self.limited(move || {
             let out_path = upload.path.with_extension("converted");
@@ -141,6 +162,7 @@ impl DatasetTools {
             };
             let report = convert_file_named(&spec, &upload.path, &name, &out.path)?;
             let (sha, bytes) = sha256_file(&out.path).map_err(DatasetToolError::from)?;
+            room.policy.admit_upload(room.used, bytes)?;
             out.sha256 = sha;
             out.bytes = bytes;
             let (rec, new) = datasets.store_upload(out, &name)?;

@@ -22,7 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod stores;
 
-pub use dataset_tools::{DatasetToolFailure, DatasetTools};
+pub use dataset_tools::{DatasetToolFailure, DatasetTools, StoreRoom};
 pub use execute::Work;
 pub use job::{JOB_FILE, Job};
 pub use manager::{JobManager, SubmitError};

@@ -103,3 +103,30 @@ async fn convert_sharegpt_and_reject_bad_input() {
         "{detail}"
     );
 }
+
+#[tokio::test]
+async fn a_generated_collection_over_the_store_quota_is_refused_and_left_nowhere() {
+    let app = TestApp::spawn_with(|c| c.max_store_bytes = 3000).await;
+    // 3 x 40 prompts of about 60 tokens: well over 3,000 bytes.
+    let spec = json!({"kind": "shared_prefix", "seed": 3, "configs": [{"prompt_length": 60, "prompt_length_std": 5,
+        "shared_proportion": 0.5, "shared_proportion_std": 0.01, "num_samples_per_prefix": 40, "num_prefix": 3}]});
+    let post = || {
+        app.client
+            .post(app.url("/v1/datasets/generate"))
+            .json(&spec)
+            .send()
+    };
+    let v = problem(post().await.unwrap(), 507, "insufficient_storage").await;
+    assert!(v["detail"].as_str().unwrap().contains("quota"), "{v}");
+    let list: serde_json::Value = app.get_json("/v1/datasets").await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "only the sample: {list}"
+    );
+    let tmp = app.dir.path().join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+}
