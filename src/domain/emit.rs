@@ -66,9 +66,6 @@ pub enum GenerateError {
 impl From<super::exact::ExactError> for GenerateError {
     fn from(e: super::exact::ExactError) -> Self {
         match e {
-            super::exact::ExactError::Tokenizer(super::tokenizer::TokenizerError::Cancelled) => {
-                GenerateError::Cancelled
-            }
             super::exact::ExactError::Tokenizer(t) => GenerateError::Tokenizer(t),
             super::exact::ExactError::Cancelled => GenerateError::Cancelled,
         }

@@ -82,7 +82,7 @@ pub struct ExactBuilder<'a> {
     data: &'a TokenizedDataset,
     add_special: bool,
     special: u32,
-    cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
+    cancel: Cancel<'a>,
 }
 
 impl std::fmt::Debug for ExactBuilder<'_> {
@@ -106,27 +106,23 @@ impl<'a> ExactBuilder<'a> {
             data,
             add_special,
             special,
-            cancel: None,
+            cancel: NEVER,
         })
     }
 
     /// Polls `cancel` between the steps of every build and inside its long tokenizer calls (every 64 KiB of
     /// text encoded, 64 Ki ids decoded, 64 Ki words counted), so a cancelled job stops within milliseconds,
     /// not after the whole prompt.
-    pub fn with_cancel(mut self, cancel: &'a (dyn Fn() -> bool + Sync)) -> Self {
-        self.cancel = Some(cancel);
+    pub fn with_cancel(mut self, cancel: Cancel<'a>) -> Self {
+        self.cancel = cancel;
         self
     }
 
-    fn flag(&self) -> Cancel<'a> {
-        self.cancel.unwrap_or(NEVER)
-    }
-
     fn check(&self) -> Result<(), ExactError> {
-        match self.cancel {
-            Some(c) if c() => Err(ExactError::Cancelled),
-            _ => Ok(()),
+        if (self.cancel)() {
+            return Err(ExactError::Cancelled);
         }
+        Ok(())
     }
 
     /// Special tokens the tokenizer adds to every text (BOS/EOS), counted in every target.
@@ -183,7 +179,7 @@ impl<'a> ExactBuilder<'a> {
         let mut slack = 1.1;
         loop {
             let text = self.gather(item, need + 8, slack);
-            let ids = self.tok.encode_cancellable(&text, self.flag())?;
+            let ids = self.tok.encode_cancellable(&text, self.cancel)?;
             if ids.len() >= need as usize || slack > 16.0 {
                 return Ok(ids);
             }
@@ -203,8 +199,8 @@ impl<'a> ExactBuilder<'a> {
         let ids = self.source_ids(item, content)?;
         let fitted = fit::fit(policy(ids.len()), content, content as usize, |k| {
             self.check()?;
-            let text = decode_prefix(self.tok, &ids[..k], self.flag())?;
-            let c = self.tok.count_cancellable(&text, false, self.flag())?;
+            let text = decode_prefix(self.tok, &ids[..k], self.cancel)?;
+            let c = self.tok.count_cancellable(&text, false, self.cancel)?;
             Ok::<_, ExactError>((text, c))
         })?
         .expect("at least one round ran");
@@ -216,12 +212,12 @@ impl<'a> ExactBuilder<'a> {
             for _ in c..content {
                 text.push_str(" a");
             }
-            c = self.tok.count_cancellable(&text, false, self.flag())?;
+            c = self.tok.count_cancellable(&text, false, self.cancel)?;
             rounds += 1;
         }
         let total = self
             .tok
-            .count_cancellable(&text, self.add_special, self.flag())?;
+            .count_cancellable(&text, self.add_special, self.cancel)?;
         Ok((text, total))
     }
 }

@@ -107,12 +107,6 @@ impl std::hash::Hasher for FxHasher {
         }
         self.0 = (self.0.rotate_left(26) ^ bytes.len() as u64).wrapping_mul(K);
     }
-    fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write(&i.to_le_bytes());
-    }
     fn finish(&self) -> u64 {
         // Spread the high-entropy bits down, so shard (top bits) and bucket (low bits) both vary.
         self.0 ^ (self.0 >> 29)
