@@ -101,6 +101,10 @@ const COMMON: &[(&str, &str)] = &[
         "The server is shutting down (`shutting_down`)",
     ),
     (
+        "MethodNotAllowed",
+        "The id names a sibling route (for example `sample`), which takes other methods (`method_not_allowed`)",
+    ),
+    (
         "InsufficientStorage",
         "Not enough free disk space, or the store quota is used up (`insufficient_storage`)",
     ),
@@ -108,8 +112,9 @@ const COMMON: &[(&str, &str)] = &[
 
 /// Adds the answers every route can give, which the handlers' own annotations leave out because they come
 /// from the layers around them: 414/431 (request limits) and 500 everywhere; 401 under `/v1` (with a
-/// token); 400, 413, 415 and 422 for a body; 429, 503 and 507 for routes that create jobs or store files.
-/// Existing entries are kept. Applied to the served and the committed document alike.
+/// token); 400, 413, 415 and 422 for a body; 429, 503 and 507 for routes that create jobs or store files;
+/// 405 where a path parameter can spell a static sibling route that lacks the method
+/// (`GET /v1/workloads/sample` reaches the POST-only `sample` route). Existing entries are kept. Applied to the served and the committed document alike.
 pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::Operation;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -138,16 +143,21 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
             .responses
             .insert(name.to_string(), problem(description));
     }
+    let shadows = shadowed_methods(&api.paths);
     for (path, item) in api.paths.paths.iter_mut() {
         let v1 = path == "/v1" || path.starts_with("/v1/");
+        let shadowed = shadows.get(path);
         let ops = [
-            (&mut item.get, false),
-            (&mut item.post, true),
-            (&mut item.put, true),
-            (&mut item.delete, false),
+            (&mut item.get, false, "get"),
+            (&mut item.post, true, "post"),
+            (&mut item.put, true, "put"),
+            (&mut item.delete, false, "delete"),
         ];
-        for (op, writes) in ops {
+        for (op, writes, method) in ops {
             let Some(op) = op.as_mut() else { continue };
+            if shadowed.is_some_and(|m| m.contains(&method)) {
+                add(op, "405", "MethodNotAllowed");
+            }
             add(op, "414", "UriTooLong");
             add(op, "431", "HeadersTooLarge");
             add(op, "500", "Internal");
@@ -170,6 +180,58 @@ pub fn add_common_responses(api: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+/// For each templated path, the methods it has that some static sibling (the same path with a literal in
+/// place of a parameter, such as `/v1/workloads/sample` for `/v1/workloads/{id}`) lacks: the router
+/// sends such a request to the sibling, which answers 405.
+fn shadowed_methods(
+    paths: &utoipa::openapi::path::Paths,
+) -> std::collections::HashMap<String, Vec<&'static str>> {
+    let methods = |item: &utoipa::openapi::path::PathItem| {
+        let mut m = Vec::new();
+        for (op, name) in [
+            (&item.get, "get"),
+            (&item.post, "post"),
+            (&item.put, "put"),
+            (&item.delete, "delete"),
+        ] {
+            if op.is_some() {
+                m.push(name);
+            }
+        }
+        m
+    };
+    let is_param = |s: &str| s.starts_with('{') && s.ends_with('}');
+    let mut out = std::collections::HashMap::new();
+    for (templ, item) in &paths.paths {
+        let t: Vec<&str> = templ.split('/').collect();
+        if !t.iter().any(|s| is_param(s)) {
+            continue;
+        }
+        let mine = methods(item);
+        let mut shadowed: Vec<&'static str> = Vec::new();
+        for (other, other_item) in &paths.paths {
+            let o: Vec<&str> = other.split('/').collect();
+            let covers = o.len() == t.len()
+                && other != templ
+                && t.iter()
+                    .zip(&o)
+                    .all(|(a, b)| a == b || (is_param(a) && !is_param(b)));
+            if covers {
+                let theirs = methods(other_item);
+                for m in &mine {
+                    if !theirs.contains(m) && !shadowed.contains(m) {
+                        shadowed.push(m);
+                    }
+                }
+            }
+        }
+        if !shadowed.is_empty() {
+            out.insert(templ.clone(), shadowed);
+        }
+    }
+    out
 }
 
 /// The document as pretty JSON with a trailing newline (the committed file's form).
