@@ -124,8 +124,38 @@ struct DecodeTable {
 impl FastPath {
     /// Enabled only when the tokenizer file has exactly the pipeline this path reproduces.
     pub(super) fn detect(json: &[u8]) -> Option<Self> {
-        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
-        let pre = v.get("pre_tokenizer")?;
+        // Only the pipeline's small sections are read; the vocabulary and merges (most of the file) are
+        // skipped without being built into values.
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            pre_tokenizer: serde_json::Value,
+            #[serde(default)]
+            normalizer: serde_json::Value,
+            #[serde(default)]
+            post_processor: serde_json::Value,
+            #[serde(default)]
+            decoder: serde_json::Value,
+            #[serde(default)]
+            added_tokens: serde_json::Value,
+            #[serde(default)]
+            model: ModelProbe,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct ModelProbe {
+            #[serde(default, rename = "type")]
+            kind: serde_json::Value,
+            #[serde(default)]
+            dropout: serde_json::Value,
+            #[serde(default)]
+            byte_fallback: serde_json::Value,
+            #[serde(default)]
+            continuing_subword_prefix: serde_json::Value,
+            #[serde(default)]
+            end_of_word_suffix: serde_json::Value,
+        }
+        let v: Probe = serde_json::from_slice(json).ok()?;
+        let pre = &v.pre_tokenizer;
         let steps = pre.get("pretokenizers")?.as_array()?;
         let split_ok = steps.len() == 2
             && steps[0]["type"] == "Split"
@@ -135,22 +165,23 @@ impl FastPath {
             && steps[1]["type"] == "ByteLevel"
             && steps[1]["add_prefix_space"] == false
             && steps[1]["use_regex"] == false;
-        let norm_ok = v["normalizer"].is_null() || v["normalizer"]["type"] == "NFC";
-        let post = &v["post_processor"];
+        let norm_ok = v.normalizer.is_null() || v.normalizer["type"] == "NFC";
+        let post = &v.post_processor;
         let post_ok = post.is_null() || (post["type"] == "ByteLevel");
-        let m = &v["model"];
-        let model_ok = m["type"] == "BPE"
-            && m["dropout"].is_null()
-            && m["byte_fallback"] != true
-            && m["continuing_subword_prefix"]
+        let m = &v.model;
+        let model_ok = m.kind == "BPE"
+            && m.dropout.is_null()
+            && m.byte_fallback != true
+            && m.continuing_subword_prefix
                 .as_str()
                 .unwrap_or("")
                 .is_empty()
-            && m["end_of_word_suffix"].as_str().unwrap_or("").is_empty();
+            && m.end_of_word_suffix.as_str().unwrap_or("").is_empty();
         if !(split_ok && norm_ok && post_ok && model_ok) {
             return None;
         }
-        let added = v["added_tokens"]
+        let added = v
+            .added_tokens
             .as_array()
             .map(|a| {
                 a.iter()
@@ -158,7 +189,7 @@ impl FastPath {
                     .collect()
             })
             .unwrap_or_default();
-        let d = &v["decoder"];
+        let d = &v.decoder;
         let byte_decoder = d["type"] == "ByteLevel";
         let byte_char = byte_level_chars();
         Some(Self {

@@ -53,13 +53,61 @@ impl TokenizerPolicy {
     }
 }
 
-/// A loaded tokenizer that counts tokens. Cheap to clone (shared).
+/// SHA-256 prefix of the embedded tokenizer's JSON (checked by a test), so that naming the embedded
+/// tokenizer costs nothing until it counts or builds text.
+const EMBEDDED_FINGERPRINT: &str = "428232b70ba96534";
+
+/// A tokenizer that counts tokens. Cheap to clone (shared). A file is parsed when resolved (so that a bad
+/// file fails there); the embedded tokenizer is loaded on first use, once per clone family (a run whose
+/// lengths come from the length cache and that builds no text never loads it).
 #[derive(Clone)]
 pub struct TokenCounter {
-    inner: Arc<tokenizers::Tokenizer>,
+    model: Arc<Lazy>,
     id: String,
     fingerprint: String,
-    fast: Option<Arc<FastPath>>,
+}
+
+/// The `tokenizers` pipeline and the fast path it allows, built now or on first use.
+struct Lazy {
+    cell: std::sync::OnceLock<Model>,
+    init: fn() -> Model,
+}
+
+struct Model {
+    tok: tokenizers::Tokenizer,
+    fast: Option<FastPath>,
+}
+
+fn no_init() -> Model {
+    unreachable!("a tokenizer loaded from a file is built when resolved")
+}
+
+/// Builds the pipeline from `json` with truncation and padding off.
+fn build_model(id: &str, json: &[u8]) -> Result<Model, TokenizerError> {
+    let invalid = |reason: String| TokenizerError::Invalid {
+        path: id.to_string(),
+        reason,
+    };
+    let mut tok = tokenizers::Tokenizer::from_bytes(json).map_err(|e| invalid(e.to_string()))?;
+    tok.with_truncation(None)
+        .map_err(|e| invalid(e.to_string()))?;
+    tok.with_padding(None);
+    Ok(Model {
+        tok,
+        fast: FastPath::detect(json),
+    })
+}
+
+fn embedded_json() -> Vec<u8> {
+    let mut json = Vec::with_capacity(8 << 20);
+    flate2::read::GzDecoder::new(EMBEDDED_QWEN)
+        .read_to_end(&mut json)
+        .expect("embedded tokenizer is valid gzip");
+    json
+}
+
+fn load_embedded() -> Model {
+    build_model(DEFAULT_TOKENIZER, &embedded_json()).expect("embedded tokenizer is valid")
 }
 
 impl std::fmt::Debug for TokenCounter {
@@ -74,11 +122,14 @@ impl std::fmt::Debug for TokenCounter {
 impl TokenCounter {
     /// The embedded default tokenizer (Qwen2.5-Coder-7B-Instruct).
     pub fn embedded() -> Self {
-        let mut json = Vec::with_capacity(5 << 20);
-        flate2::read::GzDecoder::new(EMBEDDED_QWEN)
-            .read_to_end(&mut json)
-            .expect("embedded tokenizer is valid gzip");
-        Self::from_json_bytes(DEFAULT_TOKENIZER, &json).expect("embedded tokenizer is valid")
+        Self {
+            model: Arc::new(Lazy {
+                cell: std::sync::OnceLock::new(),
+                init: load_embedded,
+            }),
+            id: DEFAULT_TOKENIZER.to_string(),
+            fingerprint: EMBEDDED_FINGERPRINT.to_string(),
+        }
     }
 
     /// Resolves a tokenizer name under `policy` and loads it.
@@ -162,22 +213,27 @@ impl TokenCounter {
 
     /// Parses `tokenizer.json` content; truncation and padding are disabled.
     pub fn from_json_bytes(id: &str, json: &[u8]) -> Result<Self, TokenizerError> {
-        let invalid = |reason: String| TokenizerError::Invalid {
-            path: id.to_string(),
-            reason,
-        };
-        let mut tok =
-            tokenizers::Tokenizer::from_bytes(json).map_err(|e| invalid(e.to_string()))?;
-        tok.with_truncation(None)
-            .map_err(|e| invalid(e.to_string()))?;
-        tok.with_padding(None);
-        let fingerprint = hex::encode(&Sha256::digest(json)[..8]);
+        let model = build_model(id, json)?;
         Ok(Self {
-            inner: Arc::new(tok),
+            model: Arc::new(Lazy {
+                cell: std::sync::OnceLock::from(model),
+                init: no_init,
+            }),
             id: id.to_string(),
-            fingerprint,
-            fast: FastPath::detect(json).map(Arc::new),
+            fingerprint: hex::encode(&Sha256::digest(json)[..8]),
         })
+    }
+
+    fn model(&self) -> &Model {
+        self.model.cell.get_or_init(self.model.init)
+    }
+
+    fn tok(&self) -> &tokenizers::Tokenizer {
+        &self.model().tok
+    }
+
+    fn fast(&self) -> Option<&FastPath> {
+        self.model().fast.as_ref()
     }
 
     /// The name this tokenizer was loaded under.
@@ -192,7 +248,7 @@ impl TokenCounter {
 
     /// Token ids of `text`.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>, TokenizerError> {
-        self.inner
+        self.tok()
             .encode_fast(text, add_special_tokens)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| TokenizerError::Encode(e.to_string()))
@@ -215,7 +271,7 @@ impl TokenCounter {
         chunk: usize,
         cancel: Cancel<'_>,
     ) -> Result<Vec<u32>, TokenizerError> {
-        match &self.fast {
+        match self.fast() {
             Some(fast) if fast.applies(text) => {
                 let mut ids = Vec::with_capacity(text.len() / 3);
                 for part in FastPath::chunks(text, chunk) {
@@ -247,10 +303,10 @@ impl TokenCounter {
         add_special_tokens: bool,
         cancel: Cancel<'_>,
     ) -> Result<u32, TokenizerError> {
-        if let Some(fast) = &self.fast
+        if let Some(fast) = self.fast()
             && fast.applies(text)
         {
-            return fast.count(&self.inner, text, cancel);
+            return fast.count(self.tok(), text, cancel);
         }
         if cancel() {
             return Err(TokenizerError::Cancelled);
@@ -260,7 +316,7 @@ impl TokenCounter {
 
     /// Number of tokens of `text` through the whole `tokenizers` pipeline.
     pub fn count_full(&self, text: &str, add_special_tokens: bool) -> Result<u32, TokenizerError> {
-        self.inner
+        self.tok()
             .encode_fast(text, add_special_tokens)
             .map(|e| e.len() as u32)
             .map_err(|e| TokenizerError::Encode(e.to_string()))
@@ -278,15 +334,15 @@ impl TokenCounter {
         ids: &[u32],
         cancel: Cancel<'_>,
     ) -> Result<String, TokenizerError> {
-        if let Some(fast) = &self.fast
+        if let Some(fast) = self.fast()
             && fast.byte_decoder
         {
-            return fast.decode(&self.inner, ids, cancel);
+            return fast.decode(self.tok(), ids, cancel);
         }
         if cancel() {
             return Err(TokenizerError::Cancelled);
         }
-        self.inner
+        self.tok()
             .decode(ids, true)
             .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
@@ -375,11 +431,29 @@ mod tests {
     }
 
     #[test]
+    fn the_embedded_fingerprint_is_that_of_its_json_and_loading_waits_for_use() {
+        let json = embedded_json();
+        let loaded = TokenCounter::from_json_bytes(DEFAULT_TOKENIZER, &json).unwrap();
+        let lazy = TokenCounter::embedded();
+        assert_eq!(lazy.fingerprint(), loaded.fingerprint());
+        assert!(lazy.model.cell.get().is_none(), "not loaded when named");
+        let text = "Hello, world! Ünïcödé and code: fn main() {}";
+        assert_eq!(
+            lazy.count(text, false).unwrap(),
+            loaded.count(text, false).unwrap()
+        );
+        assert!(
+            lazy.clone().model.cell.get().is_some(),
+            "loaded once, shared by clones"
+        );
+    }
+
+    #[test]
     fn fast_count_equals_the_full_pipeline() {
         use rand::{Rng, SeedableRng};
         let tok = TokenCounter::embedded();
         assert!(
-            tok.fast.is_some(),
+            tok.fast().is_some(),
             "the embedded tokenizer takes the fast path"
         );
         let ds = crate::domain::sample::sample_dataset();
@@ -423,8 +497,7 @@ mod tests {
             }
         }
         let cached: usize = tok
-            .fast
-            .as_ref()
+            .fast()
             .unwrap()
             .pieces
             .shards
@@ -486,13 +559,13 @@ mod tests {
     fn stepped_decode_equals_the_library_decode() {
         use rand::{Rng, SeedableRng};
         let tok = TokenCounter::embedded();
-        let fast = tok.fast.as_ref().expect("fast path");
+        let fast = tok.fast().expect("fast path");
         assert!(fast.byte_decoder);
         let ids = tok.encode(&big_text(2), false).unwrap();
-        let lib = |ids: &[u32]| tok.inner.decode(ids, true).unwrap();
+        let lib = |ids: &[u32]| tok.tok().decode(ids, true).unwrap();
         assert_eq!(tok.decode(&ids).unwrap(), lib(&ids));
         // Random ids: special and non-special added tokens, ids past the vocabulary, cuts inside characters.
-        let n = tok.inner.get_vocab_size(true) as u32;
+        let n = tok.tok().get_vocab_size(true) as u32;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
         for _ in 0..2000 {
             let len = rng.random_range(0..30);
