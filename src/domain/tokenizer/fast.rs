@@ -35,23 +35,87 @@ const PIECE_SHARDS: usize = 16;
 /// run of punctuation or whitespace) to its BPE token count. BPE without dropout is a function of the piece,
 /// so a hit is exact; a full shard stops taking new pieces (no eviction, so no churn and no lock upgrades on
 /// hot paths). Keys are the piece's bytes, compared in full: a hash collision cannot give a wrong count.
+///
+/// In front of it, each thread keeps its own map of short pieces (up to 15 bytes, packed into a `u128` with
+/// their length, so a hit is one integer hash and compare, with no lock and no pointer to follow). It is tagged
+/// with the cache's unique id and cleared when the thread counts for another tokenizer.
 pub(super) struct PieceCache {
     pub(super) shards: Vec<std::sync::RwLock<PieceMap>>,
+    id: u64,
 }
 
 pub(super) type PieceMap = HashMap<Box<[u8]>, u32, FxBuild>;
 
+/// Most entries of a thread's front map (about 4 MiB).
+const FRONT_ENTRIES: usize = 1 << 17;
+/// Longest piece the front map holds (its bytes and length fit in a `u128`).
+const FRONT_MAX_LEN: usize = 15;
+
+type FrontMap = HashMap<u128, u32, PackedBuild>;
+
+thread_local! {
+    /// (id of the [`PieceCache`] it serves, packed piece -> count).
+    static FRONT: std::cell::RefCell<(u64, FrontMap)> =
+        std::cell::RefCell::new((0, HashMap::default()));
+}
+
+static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// `piece` (at most 15 bytes) and its length in one integer: distinct pieces give distinct keys.
+fn pack(piece: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    b[..piece.len()].copy_from_slice(piece);
+    b[15] = piece.len() as u8;
+    u128::from_le_bytes(b)
+}
+
 impl PieceCache {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             shards: (0..PIECE_SHARDS)
                 .map(|_| std::sync::RwLock::new(HashMap::default()))
                 .collect(),
+            id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
     /// The count of `piece`, from the cache or from `count` (then remembered while there is room).
     fn get_or<E>(&self, piece: &[u8], count: impl FnOnce() -> Result<u32, E>) -> Result<u32, E> {
+        if piece.len() > FRONT_MAX_LEN {
+            return self.shared_get_or(piece, count);
+        }
+        let key = pack(piece);
+        let hit = FRONT.with(|f| {
+            let f = f.borrow();
+            if f.0 == self.id {
+                f.1.get(&key).copied()
+            } else {
+                None
+            }
+        });
+        if let Some(n) = hit {
+            return Ok(n);
+        }
+        let n = self.shared_get_or(piece, count)?;
+        FRONT.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.0 != self.id {
+                f.0 = self.id;
+                f.1.clear();
+            }
+            if f.1.len() < FRONT_ENTRIES {
+                f.1.insert(key, n);
+            }
+        });
+        Ok(n)
+    }
+
+    /// [`Self::get_or`] in the shared shards.
+    fn shared_get_or<E>(
+        &self,
+        piece: &[u8],
+        count: impl FnOnce() -> Result<u32, E>,
+    ) -> Result<u32, E> {
         if piece.len() > PIECE_CACHE_MAX_LEN {
             return count();
         }
@@ -110,6 +174,37 @@ impl std::hash::Hasher for FxHasher {
     fn finish(&self) -> u64 {
         // Spread the high-entropy bits down, so shard (top bits) and bucket (low bits) both vary.
         self.0 ^ (self.0 >> 29)
+    }
+}
+
+/// A hasher for packed pieces: one multiply-xor over the two halves.
+#[derive(Clone, Copy, Default)]
+pub(super) struct PackedBuild;
+
+#[derive(Default)]
+pub(super) struct PackedHasher(u64);
+
+impl std::hash::BuildHasher for PackedBuild {
+    type Hasher = PackedHasher;
+    fn build_hasher(&self) -> PackedHasher {
+        PackedHasher(0)
+    }
+}
+
+impl std::hash::Hasher for PackedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `u128` keys; kept correct for any other use.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u128(&mut self, k: u128) {
+        let (lo, hi) = (k as u64, (k >> 64) as u64);
+        let m = u128::from(lo ^ 0x243f_6a88_85a3_08d3) * u128::from(hi ^ 0x1319_8a2e_0370_7344);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -477,4 +572,31 @@ fn split_end(s: &[u8], i: usize) -> usize {
     }
     // \s+
     j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_front_map_serves_one_cache_at_a_time() {
+        // Two caches (two tokenizers) count the same pieces differently; one thread alternates between them.
+        let a = PieceCache::new();
+        let b = PieceCache::new();
+        let ok = |n: u32| move || Ok::<u32, ()>(n);
+        for piece in [&b" hello"[..], b"x", b"", b"fifteen bytes!!", b" a", b"a "] {
+            assert_eq!(a.get_or(piece, ok(1)), Ok(1));
+            assert_eq!(b.get_or(piece, ok(2)), Ok(2));
+            // Hits now: the closures' values are ignored.
+            assert_eq!(a.get_or(piece, ok(9)), Ok(1));
+            assert_eq!(b.get_or(piece, ok(9)), Ok(2));
+        }
+        // Packing keeps the length, so pieces that differ only by trailing zero bytes stay apart.
+        assert_ne!(pack(b"a"), pack(b"a\0"));
+        assert_ne!(pack(b""), pack(b"\0"));
+        // Longer pieces skip the front map and still hit the shared cache.
+        let long = b"a piece longer than fifteen bytes";
+        assert_eq!(a.get_or(long, ok(7)), Ok(7));
+        assert_eq!(a.get_or(long, ok(9)), Ok(7));
+    }
 }
