@@ -35,6 +35,7 @@ use crate::domain::spec::{LengthPolicy, OutputLengthSource, ValidatedSpec};
 use crate::domain::writer::{Entry, EntrySink, Request};
 
 pub mod azure;
+mod blocks;
 pub mod burstgpt;
 pub mod generic;
 pub mod mooncake;

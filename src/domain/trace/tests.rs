@@ -435,7 +435,7 @@ fn mooncake_prompts_are_exact_and_share_prefixes_by_hash_ids() {
     assert_eq!(err.max, 0.0);
     // Rebuild the block texts independently: same seed, same collection.
     let pool = mooncake::token_pool(tok(), data(), mooncake::POOL_TOKENS).unwrap();
-    let mut cache = mooncake::BlockCache::new(tok(), pool, 7, 512);
+    let mut cache = mooncake::BlockCache::new(tok(), pool, 7, 512).unwrap();
     let full_blocks = |row: &(u32, u32, Vec<u64>)| (row.0 as usize / 512).min(row.2.len());
     for i in 0..rows.len() {
         for j in i + 1..rows.len() {
@@ -464,14 +464,14 @@ fn mooncake_prompts_are_exact_and_share_prefixes_by_hash_ids() {
         rows.iter().flat_map(|r| r.2.iter().copied()).collect();
     assert!(cache.len() <= blocks_used.len());
     for &h in rows[0].2.iter().take(3) {
-        assert_eq!(tok().count(cache.block(h).unwrap(), false).unwrap(), 512);
+        assert_eq!(tok().count(&cache.block(h).unwrap(), false).unwrap(), 512);
     }
 }
 
 #[test]
 fn mooncake_block_concatenation_is_token_stable() {
     let pool = mooncake::token_pool(tok(), data(), 65_536).unwrap();
-    let mut cache = mooncake::BlockCache::new(tok(), pool, 3, 64);
+    let mut cache = mooncake::BlockCache::new(tok(), pool, 3, 64).unwrap();
     assert!(cache.concatenation_is_stable().unwrap());
     let blocks: Vec<String> = (0..40u64)
         .map(|h| cache.block(h).unwrap().to_string())
@@ -493,6 +493,50 @@ fn mooncake_block_concatenation_is_token_stable() {
     // Longer than its blocks: unshared text extends it.
     let (text, count) = cache.prompt(&[1], 100, 2).unwrap();
     assert_eq!((count, tok().count(&text, false).unwrap()), (100, 100));
+}
+
+#[test]
+fn mooncake_blocks_are_built_from_words_and_every_prompt_is_exact() {
+    use rand::{Rng, SeedableRng};
+    let pool = mooncake::token_pool(tok(), data(), 65_536).unwrap();
+    let mut cache = mooncake::BlockCache::new(tok(), pool, 5, 128).unwrap();
+    assert!(cache.by_construction(), "the sample's words pass the probe");
+    let block = cache.block(3).unwrap();
+    assert!(block.starts_with("Block 3\n ") && block.ends_with('\n'));
+    // Words only between the header and the final newline.
+    assert!(
+        block["Block 3\n".len()..block.len() - 1]
+            .bytes()
+            .all(|b| b == b' ' || b.is_ascii_alphabetic())
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    for line in 0..80u64 {
+        let n: u32 = rng.random_range(1..5);
+        let ids: Vec<u64> = (0..n).map(|_| rng.random_range(0..12)).collect();
+        // Cuts inside headers, after words, whole blocks, and longer than the blocks.
+        let content = rng.random_range(1..=n * 128 + 300);
+        let (text, count) = cache.prompt(&ids, content, line).unwrap();
+        assert_eq!(count, content, "{ids:?}");
+        assert_eq!(
+            tok().count(&text, false).unwrap(),
+            content,
+            "{ids:?} {content}"
+        );
+    }
+}
+
+#[test]
+fn mooncake_blocks_from_a_pool_without_words_are_fitted() {
+    let text = "1234, 5678; 9012. (3456) [7890] ".repeat(300);
+    let pool = tok().encode(&text, false).unwrap();
+    let mut cache = mooncake::BlockCache::new(tok(), pool, 5, 64).unwrap();
+    assert!(!cache.by_construction());
+    for h in 0..5u64 {
+        let b = cache.block(h).unwrap();
+        assert_eq!(tok().count(&b, false).unwrap(), 64, "{b:?}");
+    }
+    let (text, count) = cache.prompt(&[1, 2], 64 + 30, 9).unwrap();
+    assert_eq!(tok().count(&text, false).unwrap(), count);
 }
 
 #[test]
