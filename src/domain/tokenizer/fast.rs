@@ -25,8 +25,11 @@ pub(super) struct FastPath {
     pub(super) pieces: PieceCache,
 }
 
-/// Most pieces the [`PieceCache`] holds (about 40 MiB at the most; English text needs far fewer).
-const PIECE_CACHE_ENTRIES: usize = 1 << 19;
+/// Most short pieces (up to 15 bytes) a shard holds: 7/8 of a power of two, so the map never grows past
+/// 16 Ki slots (about 0.5 MiB a shard, 8 MiB in all).
+const SHORT_PER_SHARD: usize = 14_336;
+/// Most longer pieces a shard holds (4 Ki slots, plus their bytes).
+const LONG_PER_SHARD: usize = 3_584;
 /// Longest piece worth caching (longer ones are rare and mostly unique).
 const PIECE_CACHE_MAX_LEN: usize = 48;
 const PIECE_SHARDS: usize = 16;
@@ -35,19 +38,33 @@ const PIECE_SHARDS: usize = 16;
 /// run of punctuation or whitespace) to its BPE token count. BPE without dropout is a function of the piece,
 /// so a hit is exact; a full shard stops taking new pieces (no eviction, so no churn and no lock upgrades on
 /// hot paths). Keys are the piece's bytes, compared in full: a hash collision cannot give a wrong count.
+/// Pieces of up to 15 bytes (most of them) are stored packed into a `u128` with their length, without an
+/// allocation; longer ones as boxed bytes.
 ///
-/// In front of it, each thread keeps its own map of short pieces (up to 15 bytes, packed into a `u128` with
-/// their length, so a hit is one integer hash and compare, with no lock and no pointer to follow). It is tagged
-/// with the cache's unique id and cleared when the thread counts for another tokenizer.
+/// In front of it, each thread keeps its own map of short pieces (packed the same way, so a hit is one integer
+/// hash and compare, with no lock and no pointer to follow). It is tagged with the cache's unique id and
+/// cleared when the thread counts for another tokenizer.
 pub(super) struct PieceCache {
-    pub(super) shards: Vec<std::sync::RwLock<PieceMap>>,
+    pub(super) shards: Vec<std::sync::RwLock<Shard>>,
     id: u64,
 }
 
-pub(super) type PieceMap = HashMap<Box<[u8]>, u32, FxBuild>;
+/// One shard of the [`PieceCache`].
+#[derive(Default)]
+pub(super) struct Shard {
+    short: HashMap<u128, u32, PackedBuild>,
+    long: HashMap<Box<[u8]>, u32, FxBuild>,
+}
 
-/// Most entries of a thread's front map (about 4 MiB).
-const FRONT_ENTRIES: usize = 1 << 17;
+impl Shard {
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+}
+
+/// Most entries of a thread's front map: 7/8 of 64 Ki slots, so it never grows past about 2 MiB.
+const FRONT_ENTRIES: usize = 57_344;
 /// Longest piece the front map holds (its bytes and length fit in a `u128`).
 const FRONT_MAX_LEN: usize = 15;
 
@@ -73,7 +90,7 @@ impl PieceCache {
     pub(super) fn new() -> Self {
         Self {
             shards: (0..PIECE_SHARDS)
-                .map(|_| std::sync::RwLock::new(HashMap::default()))
+                .map(|_| std::sync::RwLock::new(Shard::default()))
                 .collect(),
             id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
@@ -82,7 +99,7 @@ impl PieceCache {
     /// The count of `piece`, from the cache or from `count` (then remembered while there is room).
     fn get_or<E>(&self, piece: &[u8], count: impl FnOnce() -> Result<u32, E>) -> Result<u32, E> {
         if piece.len() > FRONT_MAX_LEN {
-            return self.shared_get_or(piece, count);
+            return self.long_get_or(piece, count);
         }
         let key = pack(piece);
         let hit = FRONT.with(|f| {
@@ -96,7 +113,7 @@ impl PieceCache {
         if let Some(n) = hit {
             return Ok(n);
         }
-        let n = self.shared_get_or(piece, count)?;
+        let n = self.short_get_or(key, count)?;
         FRONT.with(|f| {
             let mut f = f.borrow_mut();
             if f.0 != self.id {
@@ -110,31 +127,55 @@ impl PieceCache {
         Ok(n)
     }
 
-    /// [`Self::get_or`] in the shared shards.
-    fn shared_get_or<E>(
+    /// The shard of a key hash. Not the top bits: the maps keep those as their tag, and a shard of one tag
+    /// prefix probes in vain.
+    fn shard(&self, h: u64) -> &std::sync::RwLock<Shard> {
+        &self.shards[(h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % PIECE_SHARDS]
+    }
+
+    /// [`Self::get_or`] of a packed short piece in the shared shards.
+    fn short_get_or<E>(&self, key: u128, count: impl FnOnce() -> Result<u32, E>) -> Result<u32, E> {
+        use std::hash::BuildHasher;
+        let shard = self.shard(PackedBuild.hash_one(key));
+        if let Some(&n) = shard
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .short
+            .get(&key)
+        {
+            return Ok(n);
+        }
+        let n = count()?;
+        let mut s = shard.write().unwrap_or_else(|e| e.into_inner());
+        if s.short.len() < SHORT_PER_SHARD {
+            s.short.insert(key, n);
+        }
+        Ok(n)
+    }
+
+    /// [`Self::get_or`] of a longer piece in the shared shards.
+    fn long_get_or<E>(
         &self,
         piece: &[u8],
         count: impl FnOnce() -> Result<u32, E>,
     ) -> Result<u32, E> {
+        use std::hash::BuildHasher;
         if piece.len() > PIECE_CACHE_MAX_LEN {
             return count();
         }
-        let h = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = FxBuild.build_hasher();
-            h.write(piece);
-            h.finish()
-        };
-        // Not the top bits: the map keeps those as its tag, and a shard of one tag prefix probes in vain.
-        let shard =
-            &self.shards[(h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % PIECE_SHARDS];
-        if let Some(&n) = shard.read().unwrap_or_else(|e| e.into_inner()).get(piece) {
+        let shard = self.shard(FxBuild.hash_one(piece));
+        if let Some(&n) = shard
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .long
+            .get(piece)
+        {
             return Ok(n);
         }
         let n = count()?;
-        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() < PIECE_CACHE_ENTRIES / PIECE_SHARDS {
-            map.insert(piece.into(), n);
+        let mut s = shard.write().unwrap_or_else(|e| e.into_inner());
+        if s.long.len() < LONG_PER_SHARD {
+            s.long.insert(piece.into(), n);
         }
         Ok(n)
     }
