@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::analysis::Tee;
 use super::atomic;
 pub use super::files::InputFile;
 use super::files::{FileResolver, RecordingResolver};
 use super::generate::{GenerateError, GenerateInput, Progress, Summary, generate};
 use super::lengths::TokenizedDataset;
 use super::limits::Limits;
-use super::plot::{AnalyzeError, AnalyzeOptions, write_plots_and_report};
+use super::plot::{AnalyzeError, AnalyzeOptions, write_analysis};
 use super::report::{Report, Targets};
 use super::spec::{GenerationSpec, ValidatedSpec};
 use super::tokenizer::TokenCounter;
@@ -129,6 +130,7 @@ pub struct RunInput<'a> {
 /// [`LimitError`]: crate::domain::limits::LimitError
 struct Budgeted<'a> {
     file: &'a mut WorkloadFile,
+    tee: Tee,
     limits: Limits,
     requests: u64,
 }
@@ -139,7 +141,10 @@ impl EntrySink for Budgeted<'_> {
         self.requests += e.requests.len() as u64;
         self.limits
             .check_written(self.requests, self.file.bytes())
-            .map_err(SinkError::Limit)
+            .map_err(SinkError::Limit)?;
+        // The report and plots are computed from the entries as they are written, not by reading them back.
+        self.tee.entry(e);
+        Ok(())
     }
 }
 
@@ -157,7 +162,12 @@ pub fn run_to_dir(
     let mut file =
         WorkloadFile::create(dir, s.output.format, s.output.ascii, input.tap).map_err(io(dir))?;
     let recording = RecordingResolver::new(input.files);
+    let options = AnalyzeOptions {
+        name: workload_file_name(s.output.format).to_string(),
+        ..Default::default()
+    };
     let mut budgeted = Budgeted {
+        tee: Tee::new(&options),
         file: &mut file,
         limits: *spec.limits(),
         requests: 0,
@@ -173,6 +183,7 @@ pub fn run_to_dir(
         },
         &mut budgeted,
     )?;
+    let analysis = budgeted.tee.finish();
     let mut inputs = input.inputs;
     inputs.extend(recording.inputs().map_err(io(dir))?);
     let bytes = file.bytes();
@@ -198,14 +209,8 @@ pub fn run_to_dir(
         summary,
     };
     let workload = file.commit().map_err(io(dir))?;
-    // One streaming pass over the committed file gives the plots and the report.
     let targets = Targets::from_spec(spec, Some(&manifest.summary));
-    let options = AnalyzeOptions {
-        name: manifest.output.file.clone(),
-        cancel: Some(input.cancel),
-        ..Default::default()
-    };
-    (manifest.report, manifest.plots) = write_plots_and_report(&workload, dir, &options, &targets)?;
+    (manifest.report, manifest.plots) = write_analysis(&analysis, dir, &targets)?;
     let manifest_path = dir.join(MANIFEST_FILE);
     let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     text.push(b'\n');
@@ -215,4 +220,104 @@ pub fn run_to_dir(
         manifest_path,
         manifest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::dataset::parse_jsonl;
+    use crate::domain::files::PathResolver;
+    use crate::domain::lengths::tokenize;
+    use crate::domain::plot::write_plots_and_report;
+    use crate::domain::sample::sample_dataset;
+    use crate::domain::tokenizer::NEVER;
+
+    /// Runs `spec` on `data`, then analyzes the committed file again the old way (reading it back): the
+    /// report and every plot must be byte-identical to what the tee computed while writing.
+    fn tee_equals_reread(spec: serde_json::Value, data: &TokenizedDataset) {
+        let tok = TokenCounter::embedded();
+        let dir = tempfile::tempdir().unwrap();
+        let spec: GenerationSpec = serde_json::from_value(spec).unwrap();
+        let v = spec.validate().unwrap();
+        let out = run_to_dir(
+            &v,
+            RunInput {
+                data,
+                tokenizer: &tok,
+                inputs: Vec::new(),
+                files: &PathResolver,
+                tap: None,
+                cancel: &|| false,
+                progress: &mut |_| {},
+            },
+            &dir.path().join("tee"),
+        )
+        .unwrap();
+        assert!(out.manifest.summary.requests > 0);
+        let again = dir.path().join("reread");
+        let options = AnalyzeOptions {
+            name: out.manifest.output.file.clone(),
+            ..Default::default()
+        };
+        let targets = Targets::from_spec(&v, Some(&out.manifest.summary));
+        let (report, plots) =
+            write_plots_and_report(&out.workload, &again, &options, &targets).unwrap();
+        assert_eq!(plots, out.manifest.plots);
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::to_value(&out.manifest.report).unwrap()
+        );
+        for name in plots.iter().map(String::as_str).chain(["report.json"]) {
+            assert_eq!(
+                std::fs::read(dir.path().join("tee").join(name)).unwrap(),
+                std::fs::read(again.join(name)).unwrap(),
+                "{name}"
+            );
+        }
+    }
+
+    fn tokenized(ds: crate::domain::dataset::Dataset) -> TokenizedDataset {
+        let tok = TokenCounter::embedded();
+        tokenize(Arc::new(ds), &tok, true, None, &|_, _| {}, NEVER).unwrap()
+    }
+
+    #[test]
+    fn the_tee_report_equals_the_report_of_the_written_file() {
+        let sample = tokenized(sample_dataset());
+        tee_equals_reread(
+            serde_json::json!({"trace_type": "constant", "duration_ms": 20000, "seed": 3,
+                "traffic": {"target_qps": 4, "arrival": "gamma", "burstiness": 0.5},
+                "lengths": {"target_prompt_len": 300}}),
+            &sample,
+        );
+        // The JSON array with ASCII escapes, null output lengths, empty entries (a pattern with quiet seconds).
+        tee_equals_reread(
+            serde_json::json!({"trace_type": "synthetic", "duration_ms": 60000, "seed": 5,
+                "output": {"format": "json", "ascii": true},
+                "synthetic": {"traffic_pattern": "severe_fluctuation", "traffic_pattern_mean": 2}}),
+            &sample,
+        );
+        // Sessions with integer and string ids, and non-ASCII prompts.
+        let text = (0..12)
+            .map(|i| {
+                let id = if i % 2 == 0 {
+                    serde_json::json!(i)
+                } else {
+                    serde_json::json!(format!("s-{i}"))
+                };
+                serde_json::json!({"session_id": id,
+                    "prompts": [format!("Bonjour {i}, ça va ? 数据 {i}"), format!("second turn {i} ✓")]})
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let sessions = tokenized(parse_jsonl(text.as_bytes(), "sessions.jsonl").unwrap());
+        tee_equals_reread(
+            serde_json::json!({"trace_type": "constant", "duration_ms": 30000, "seed": 9,
+                "traffic": {"target_qps": 2}}),
+            &sessions,
+        );
+    }
 }

@@ -28,6 +28,7 @@ mod model;
 mod parse;
 mod prefix;
 mod read;
+mod tee;
 
 pub use model::{
     Analysis, AnalyzeError, AnalyzeOptions, Bin, BlockBasis, PrefixStats, SessionRow, SessionStats,
@@ -37,6 +38,7 @@ use acc::Acc;
 use parse::Digester;
 use prefix::{Lru, PrefixCounter};
 use read::{analyze_array, analyze_lines};
+pub use tee::Tee;
 
 /// Analyzes a workload (JSONL, or a JSON array of entries) in one streaming pass.
 pub fn analyze(
@@ -47,6 +49,19 @@ pub fn analyze(
         file: opts.name.clone(),
         source,
     };
+    let (digester, mut acc) = start(opts);
+    // Skip a BOM and blank space to find out whether this is a JSON array.
+    let (layout, skipped_lines) = crate::domain::layout::detect(&mut reader).map_err(io)?;
+    match layout {
+        None => {}
+        Some(Layout::JsonArray) => analyze_array(reader, opts, &digester, &mut acc)?,
+        Some(Layout::Jsonl) => analyze_lines(reader, opts, skipped_lines, &digester, &mut acc)?,
+    }
+    Ok(finish(acc))
+}
+
+/// The digester and the empty accumulator of a pass under `opts`.
+fn start<'a>(opts: &AnalyzeOptions<'a>) -> (Digester<'a>, Acc) {
     let basis = if opts.tokenizer.is_some() {
         BlockBasis::Tokens
     } else {
@@ -64,7 +79,7 @@ pub fn analyze(
         add_special_tokens: opts.add_special_tokens,
     };
     let bin_ms = opts.bin_ms.max(1);
-    let mut acc = Acc {
+    let acc = Acc {
         a: Analysis {
             base_bin_ms: bin_ms,
             bin_ms,
@@ -105,18 +120,16 @@ pub fn analyze(
         }),
     };
 
-    // Skip a BOM and blank space to find out whether this is a JSON array.
-    let (layout, skipped_lines) = crate::domain::layout::detect(&mut reader).map_err(io)?;
-    match layout {
-        None => {}
-        Some(Layout::JsonArray) => analyze_array(reader, opts, &digester, &mut acc)?,
-        Some(Layout::Jsonl) => analyze_lines(reader, opts, skipped_lines, &digester, &mut acc)?,
-    }
+    (digester, acc)
+}
+
+/// The analysis of everything folded into `acc`.
+fn finish(acc: Acc) -> Analysis {
     let mut a = acc.finish();
     if a.requests == 0 {
         a.prefix = None;
     }
-    Ok(a)
+    a
 }
 
 #[cfg(test)]

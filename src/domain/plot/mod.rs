@@ -83,14 +83,23 @@ pub fn write_plots_and_report(
     };
     let file = std::fs::File::open(workload).map_err(read)?;
     let a = analyze(std::io::BufReader::with_capacity(1 << 20, file), options)?;
+    write_analysis(&a, dir, targets)
+}
+
+/// Writes the plots and `report.json` of an analysis into `dir`; returns the report and the plot file names.
+pub fn write_analysis(
+    a: &Analysis,
+    dir: &Path,
+    targets: &Targets,
+) -> Result<(Report, Vec<String>), AnalyzeError> {
     let written = |name: &str| {
         let file = dir.join(name).display().to_string();
         move |source| AnalyzeError::Write { file, source }
     };
     std::fs::create_dir_all(dir).map_err(written(""))?;
-    let rep = report(&a, targets);
+    let rep = report(a, targets);
     let mut names = Vec::new();
-    for (name, svg) in render_all(&a, targets) {
+    for (name, svg) in render_all(a, targets) {
         let file = format!("{name}.svg");
         atomic::write_bytes(&dir.join(&file), svg.as_bytes()).map_err(written(&file))?;
         names.push(file);
