@@ -1,10 +1,13 @@
 //! The fold: digests, in file order, into bins, histograms, sessions and prefix reuse.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use super::model::{Analysis, Bin, SessionRow, SessionStats};
-use super::parse::{Digests, ReqDigest, SessionKey};
-use super::prefix::{IdBuild, PrefixCounter};
+use super::model::{
+    Analysis, AnalyzeOptions, Bin, BlockBasis, PrefixStats, SessionRow, SessionStats,
+};
+use super::parse::{Digester, Digests, ReqDigest, SessionKey};
+use super::prefix::{IdBuild, Lru, PrefixCounter};
+use crate::domain::stats::Histogram;
 
 pub(super) struct SessionTrack {
     pub(super) first: u64,
@@ -187,4 +190,76 @@ impl Acc {
         }
         self.a
     }
+}
+
+/// The digester and the empty accumulator of a pass under `opts`.
+pub(super) fn start<'a>(opts: &AnalyzeOptions<'a>) -> (Digester<'a>, Acc) {
+    let basis = if opts.tokenizer.is_some() {
+        BlockBasis::Tokens
+    } else {
+        BlockBasis::Bytes
+    };
+    let block = match basis {
+        BlockBasis::Tokens => opts.block_tokens,
+        BlockBasis::Bytes => opts.block_bytes,
+    }
+    .max(1);
+    let digester = Digester {
+        basis,
+        block,
+        tokenizer: opts.tokenizer,
+        add_special_tokens: opts.add_special_tokens,
+    };
+    let bin_ms = opts.bin_ms.max(1);
+    let acc = Acc {
+        a: Analysis {
+            base_bin_ms: bin_ms,
+            bin_ms,
+            bins: Vec::new(),
+            entries: 0,
+            empty_entries: 0,
+            requests: 0,
+            min_ts: None,
+            max_ts: None,
+            prompt_len: Histogram::default(),
+            output_len: Histogram::default(),
+            missing_prompt_length: 0,
+            null_output_length: 0,
+            gaps: Histogram::default(),
+            out_of_order: 0,
+            sessions: None,
+            prefix: None,
+            max_points: opts.max_points.max(1),
+        },
+        max_points: opts.max_points.max(1),
+        max_rows: opts.max_session_rows,
+        prev_req_ts: None,
+        sessions: HashMap::default(),
+        tracks: Vec::new(),
+        prefix: Some(PrefixCounter {
+            stats: PrefixStats {
+                basis,
+                block_size: block,
+                total_units: 0,
+                reused_unlimited: 0,
+                unlimited_saturated: false,
+                lru_capacity_blocks: opts.lru_capacity_blocks,
+                reused_lru: 0,
+            },
+            seen: HashSet::default(),
+            cap: opts.unlimited_cap_blocks,
+            lru: Lru::new(opts.lru_capacity_blocks),
+        }),
+    };
+
+    (digester, acc)
+}
+
+/// The analysis of everything folded into `acc`.
+pub(super) fn finish(acc: Acc) -> Analysis {
+    let mut a = acc.finish();
+    if a.requests == 0 {
+        a.prefix = None;
+    }
+    a
 }

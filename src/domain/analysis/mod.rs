@@ -17,11 +17,9 @@
 //! [`crate::domain::report`] summarizes an [`Analysis`] and [`crate::domain::plot`] draws it; this module
 //! imports neither.
 
-use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
 use crate::domain::layout::Layout;
-use crate::domain::stats::Histogram;
 
 mod acc;
 mod model;
@@ -34,9 +32,6 @@ pub use model::{
     Analysis, AnalyzeError, AnalyzeOptions, Bin, BlockBasis, PrefixStats, SessionRow, SessionStats,
 };
 
-use acc::Acc;
-use parse::Digester;
-use prefix::{Lru, PrefixCounter};
 use read::{analyze_array, analyze_lines};
 pub use tee::Tee;
 
@@ -49,7 +44,7 @@ pub fn analyze(
         file: opts.name.clone(),
         source,
     };
-    let (digester, mut acc) = start(opts);
+    let (digester, mut acc) = acc::start(opts);
     // Skip a BOM and blank space to find out whether this is a JSON array.
     let (layout, skipped_lines) = crate::domain::layout::detect(&mut reader).map_err(io)?;
     match layout {
@@ -57,85 +52,15 @@ pub fn analyze(
         Some(Layout::JsonArray) => analyze_array(reader, opts, &digester, &mut acc)?,
         Some(Layout::Jsonl) => analyze_lines(reader, opts, skipped_lines, &digester, &mut acc)?,
     }
-    Ok(finish(acc))
-}
-
-/// The digester and the empty accumulator of a pass under `opts`.
-fn start<'a>(opts: &AnalyzeOptions<'a>) -> (Digester<'a>, Acc) {
-    let basis = if opts.tokenizer.is_some() {
-        BlockBasis::Tokens
-    } else {
-        BlockBasis::Bytes
-    };
-    let block = match basis {
-        BlockBasis::Tokens => opts.block_tokens,
-        BlockBasis::Bytes => opts.block_bytes,
-    }
-    .max(1);
-    let digester = Digester {
-        basis,
-        block,
-        tokenizer: opts.tokenizer,
-        add_special_tokens: opts.add_special_tokens,
-    };
-    let bin_ms = opts.bin_ms.max(1);
-    let acc = Acc {
-        a: Analysis {
-            base_bin_ms: bin_ms,
-            bin_ms,
-            bins: Vec::new(),
-            entries: 0,
-            empty_entries: 0,
-            requests: 0,
-            min_ts: None,
-            max_ts: None,
-            prompt_len: Histogram::default(),
-            output_len: Histogram::default(),
-            missing_prompt_length: 0,
-            null_output_length: 0,
-            gaps: Histogram::default(),
-            out_of_order: 0,
-            sessions: None,
-            prefix: None,
-            max_points: opts.max_points.max(1),
-        },
-        max_points: opts.max_points.max(1),
-        max_rows: opts.max_session_rows,
-        prev_req_ts: None,
-        sessions: HashMap::default(),
-        tracks: Vec::new(),
-        prefix: Some(PrefixCounter {
-            stats: PrefixStats {
-                basis,
-                block_size: block,
-                total_units: 0,
-                reused_unlimited: 0,
-                unlimited_saturated: false,
-                lru_capacity_blocks: opts.lru_capacity_blocks,
-                reused_lru: 0,
-            },
-            seen: HashSet::default(),
-            cap: opts.unlimited_cap_blocks,
-            lru: Lru::new(opts.lru_capacity_blocks),
-        }),
-    };
-
-    (digester, acc)
-}
-
-/// The analysis of everything folded into `acc`.
-fn finish(acc: Acc) -> Analysis {
-    let mut a = acc.finish();
-    if a.requests == 0 {
-        a.prefix = None;
-    }
-    a
+    Ok(acc::finish(acc))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::prefix::Lru;
     use super::read::count_newlines;
     use super::*;
+    use crate::domain::stats::Histogram;
 
     fn run(text: &str) -> Analysis {
         analyze(text.as_bytes(), &AnalyzeOptions::default()).unwrap()

@@ -28,7 +28,7 @@ impl Tee {
             cancel: None,
             ..*opts
         };
-        let (digester, acc) = super::start(&opts);
+        let (digester, acc) = super::acc::start(&opts);
         Self {
             digester,
             acc,
@@ -60,7 +60,7 @@ impl Tee {
 
     /// The analysis of every entry folded.
     pub fn finish(self) -> Analysis {
-        super::finish(self.acc)
+        super::acc::finish(self.acc)
     }
 }
 
