@@ -171,6 +171,14 @@ impl InputCache {
         {
             return Ok((d.clone(), false));
         }
+        if let PromptSource::File(path) = source
+            && !self.lengths_dir.as_deref().is_some_and(|dir| {
+                super::lengths::cached_for_file(dir, Path::new(path), tok, add_special)
+            })
+        {
+            // It will tokenize: load the tokenizer first (see `cached_for_file`).
+            tok.preload();
+        }
         let dataset = load(source, loader)?;
         let data = Arc::new(
             tokenize(

@@ -25,12 +25,31 @@ pub struct TokenizedDataset {
 
 /// Where the cache file for a dataset and tokenizer lives.
 pub fn cache_path(dir: &Path, dataset: &Dataset, tok: &TokenCounter, add_special: bool) -> PathBuf {
+    cache_path_of(dir, &dataset.sha256, tok, add_special)
+}
+
+fn cache_path_of(dir: &Path, sha256: &str, tok: &TokenCounter, add_special: bool) -> PathBuf {
     dir.join(format!(
-        "{}-{}-{}.lens",
-        &dataset.sha256,
+        "{sha256}-{}-{}.lens",
         tok.fingerprint(),
         if add_special { "s" } else { "n" }
     ))
+}
+
+/// Whether `dir` holds lengths for the collection file at `path` (hashed now, without parsing it). A hint
+/// only, to load the tokenizer before the collection when it will be needed (the model's load leaves freed
+/// memory that the collection then fills, instead of both adding up); [`tokenize`] still checks the cache
+/// against the parsed collection's own hash.
+pub fn cached_for_file(dir: &Path, path: &Path, tok: &TokenCounter, add_special: bool) -> bool {
+    use sha2::{Digest, Sha256};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut h = Sha256::new();
+    if std::io::copy(&mut f, &mut h).is_err() {
+        return false;
+    }
+    cache_path_of(dir, &hex::encode(h.finalize()), tok, add_special).is_file()
 }
 
 /// Tokenizes `dataset` (or reads the cached lengths from `cache_dir`). `progress(done, total)` reports texts

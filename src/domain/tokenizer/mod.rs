@@ -224,6 +224,11 @@ impl TokenCounter {
         })
     }
 
+    /// Loads the pipeline now if it loads on first use (a no-op otherwise).
+    pub fn preload(&self) {
+        self.model();
+    }
+
     fn model(&self) -> &Model {
         self.model.cell.get_or_init(self.model.init)
     }
