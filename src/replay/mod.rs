@@ -6,6 +6,7 @@
 //! - [`run`]: the timer thread, session tasks and the results writer.
 //! - [`report`]: per-request results, the mergeable summary and the report.
 //! - [`hist`]: the log-linear histogram behind every percentile.
+//! - [`plots`]: the SVG figures (rate, lateness, latency over time, output asked vs delivered).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,13 +16,14 @@ use crate::domain::atomic::AtomicFile;
 pub mod client;
 pub mod hist;
 pub mod plan;
+pub mod plots;
 pub mod report;
 pub mod run;
 
 pub use run::{REPORT, RESULTS, SUMMARY};
 
 /// Combines the replay directories `dirs` (one per shard) into `out`: `results.jsonl` concatenated,
-/// summaries (histograms and counters) merged, and the report of the merge. The report equals the one a
+/// summaries (histograms and counters) merged, the report of the merge and the plots of the merged results. The report equals the one a
 /// single replay would write for the same result records.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<report::Summary> {
     anyhow::ensure!(!dirs.is_empty(), "nothing to merge");
@@ -50,10 +52,17 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<report::Summary> {
         }
     }
     let merged = merged.expect("at least one directory");
+    let mut acc = plots::PlotAcc::new();
+    let text_str =
+        std::str::from_utf8(&text).map_err(|e| anyhow::anyhow!("{RESULTS}: not UTF-8: {e}"))?;
+    for r in report::parse_results(text_str)? {
+        acc.add(&r);
+    }
     let mut file = AtomicFile::create(&results)?;
     file.write_all(&text)?;
     run::write_json(&out.join(SUMMARY), &merged)?;
     run::write_json(&out.join(REPORT), &merged.report())?;
+    plots::write(out, &acc, &merged)?;
     file.commit()?;
     Ok(merged)
 }

@@ -21,6 +21,7 @@ use crate::domain::atomic::{self, AtomicFile};
 
 use super::client::{Endpoint, Outcome, Target, send};
 use super::plan::Planned;
+use super::plots::PlotAcc;
 use super::report::{RequestResult, Slo, Summary, gap_summary, ms};
 
 /// What to do with a session turn whose previous turn finished after the turn was due.
@@ -266,15 +267,17 @@ fn writer(
     mut rx: mpsc::UnboundedReceiver<RequestResult>,
     path: &Path,
     mut summary: Summary,
-) -> anyhow::Result<(Summary, AtomicFile)> {
+) -> anyhow::Result<(Summary, PlotAcc, AtomicFile)> {
     let mut out = AtomicFile::create(path)?;
+    let mut plots = PlotAcc::new();
     while let Some(r) = rx.blocking_recv() {
         serde_json::to_writer(&mut out, &r)?;
         out.write_all(b"\n")?;
         summary.add(&r);
+        plots.add(&r);
     }
     summary.close();
-    Ok((summary, out))
+    Ok((summary, plots, out))
 }
 
 /// Names of the files of a replay directory.
@@ -284,7 +287,8 @@ pub const SUMMARY: &str = "summary.json";
 /// The report.
 pub const REPORT: &str = "report.json";
 
-/// Replays `plan` and writes `results.jsonl`, `summary.json` and `report.json` into the output directory.
+/// Replays `plan` and writes `results.jsonl`, `summary.json`, `report.json` and the plots ([`super::plots`])
+/// into the output directory.
 /// Must run inside a multi-threaded tokio runtime.
 pub async fn replay(plan: Vec<Planned>, opts: ReplayOptions) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&opts.output_dir)?;
@@ -321,11 +325,12 @@ pub async fn replay(plan: Vec<Planned>, opts: ReplayOptions) -> anyhow::Result<S
     std::thread::Builder::new()
         .name("replay-timer".into())
         .spawn(move || dispatch(plan, ctx, rt))?;
-    let (summary, results) = done_rx
+    let (summary, plots, results) = done_rx
         .await
         .map_err(|_| anyhow::anyhow!("the results writer died"))??;
     write_json(&opts.output_dir.join(SUMMARY), &summary)?;
     write_json(&opts.output_dir.join(REPORT), &summary.report())?;
+    super::plots::write(&opts.output_dir, &plots, &summary)?;
     results.commit()?;
     Ok(summary)
 }

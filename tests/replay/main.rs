@@ -274,6 +274,38 @@ async fn errors_are_recorded_and_report_figures_add_up() {
     assert_eq!(rep["tokens"], json!({"prompt": 4, "output": 11}));
     assert_eq!(rep["latency_ms"]["e2e"]["count"], 3);
     assert_eq!(s.requests, 4);
+    // The plots: every figure, with its series; the output CDFs reach the largest value asked (4) and
+    // delivered (4: the short answer has 3).
+    for name in workload_generator::replay::plots::PLOTS {
+        let svg = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+        assert!(svg.contains("4 requests, 3 answered 2xx"), "{name}");
+    }
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+    assert!(
+        read("rate.svg").contains("data-series=\"planned\"")
+            && read("rate.svg").contains("data-series=\"sent\"")
+    );
+    for series in ["p50", "p90", "p99"] {
+        assert!(read("latency.svg").contains(&format!("data-series=\"{series}\"")));
+    }
+    assert!(read("output.svg").contains("delivered (usage)"));
+    let acc = {
+        let mut a = workload_generator::replay::plots::PlotAcc::new();
+        for r in &rs {
+            a.add(r);
+        }
+        a
+    };
+    let rendered = acc.render(&s);
+    assert_eq!(
+        rendered[3].1,
+        read("output.svg"),
+        "the figures are a function of the results"
+    );
 
     // Nothing listening: every request is an error without a status, and the files are still complete.
     let dead = tempfile::tempdir().unwrap();
@@ -345,6 +377,18 @@ async fn shards_merge_into_the_report_of_all_their_records() {
     assert_eq!(report(&out), folded.report());
     assert_eq!(report(&out)["fidelity"]["sessions"]["count"], 6);
     assert_eq!(report(&out)["fidelity"]["sessions"]["whole_in_order"], 6);
+    // The merged plots are those of all the records.
+    let mut acc = workload_generator::replay::plots::PlotAcc::new();
+    for r in &all {
+        acc.add(r);
+    }
+    for (name, svg) in acc.render(&merged) {
+        assert_eq!(
+            std::fs::read_to_string(out.join(name)).unwrap(),
+            svg,
+            "{name}"
+        );
+    }
 }
 
 #[test]
