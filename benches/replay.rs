@@ -69,6 +69,7 @@ fn main() {
             timeout: Some(Duration::from_secs(60)),
             shard: "0/1".into(),
             output_dir: dir.path().to_path_buf(),
+            target_metrics: None,
         };
         let s = rt.block_on(replay(plan, opts)).unwrap();
         let q = |q: f64| s.lateness_us.quantile(q).unwrap_or(0) as f64 / 1000.0;

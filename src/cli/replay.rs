@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use crate::replay::client::{Endpoint, Target};
 use crate::replay::plan::{PlanOptions, Shard, plan_file};
 use crate::replay::report::Slo;
-use crate::replay::run::{LatePolicy, ReplayOptions, replay};
+use crate::replay::run::{LatePolicy, ReplayOptions, TargetMetrics, replay};
 
 /// Flags of `replay`.
 #[derive(Debug, Args)]
@@ -101,6 +101,45 @@ pub struct RunArgs {
     /// Where to write results.jsonl, summary.json and report.json.
     #[arg(long, default_value = "replay-out")]
     pub output_dir: PathBuf,
+    /// The target's Prometheus metrics URL (e.g. http://127.0.0.1:8000/metrics): scraped before, during and
+    /// after the replay; report.json gets a `server` section beside the workload's predicted prefix reuse.
+    #[arg(long, value_name = "URL")]
+    pub target_metrics: Option<String>,
+    /// Time between scrapes of --target-metrics during the replay, ms.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub metrics_interval: u64,
+}
+
+/// The workload's own prefix-reuse figure (the workload report's, UTF-8 byte blocks), to set beside the
+/// prefix-cache hits the server counts.
+fn predicted_prefix_reuse(workload: &std::path::Path) -> anyhow::Result<Option<serde_json::Value>> {
+    use crate::domain::analysis::{AnalyzeOptions, analyze};
+    let f = std::fs::File::open(workload)
+        .with_context(|| format!("{}: cannot read", workload.display()))?;
+    let a = analyze(
+        std::io::BufReader::with_capacity(1 << 20, f),
+        &AnalyzeOptions {
+            name: workload.display().to_string(),
+            ..Default::default()
+        },
+    )?;
+    Ok(a.prefix.map(|p| {
+        let share = |n: u64| {
+            if p.total_units == 0 {
+                0.0
+            } else {
+                (n as f64 / p.total_units as f64 * 1000.0).round() / 1000.0
+            }
+        };
+        serde_json::json!({
+            "basis": "bytes",
+            "block_size": p.block_size,
+            "reuse_unlimited": share(p.reused_unlimited),
+            "reuse_lru": share(p.reused_lru),
+            "lru_capacity_blocks": p.lru_capacity_blocks,
+            "of": "the whole workload (all shards)",
+        })
+    }))
 }
 
 fn headers(args: &RunArgs) -> anyhow::Result<HeaderMap> {
@@ -153,6 +192,13 @@ pub fn options(args: &RunArgs) -> anyhow::Result<(PathBuf, PlanOptions, ReplayOp
         timeout: (args.timeout_s > 0).then(|| Duration::from_secs(args.timeout_s)),
         shard: args.shard.to_string(),
         output_dir: args.output_dir.clone(),
+        target_metrics: args.target_metrics.as_ref().map(|url| TargetMetrics {
+            url: url.clone(),
+            interval: Duration::from_millis(args.metrics_interval.max(10)),
+            // Best effort: a workload the analysis cannot read still replays.
+            predicted: predicted_prefix_reuse(&workload)
+                .unwrap_or_else(|e| Some(serde_json::json!({ "error": e.to_string() }))),
+        }),
     };
     Ok((workload, plan, opts))
 }

@@ -6,6 +6,7 @@
 //! - [`run`]: the timer thread, session tasks and the results writer.
 //! - [`report`]: per-request results, the mergeable summary and the report.
 //! - [`hist`]: the log-linear histogram behind every percentile.
+//! - [`metrics`]: the target's Prometheus metrics before, during and after (`--target-metrics`).
 //! - [`plots`]: the SVG figures (rate, lateness, latency over time, output asked vs delivered).
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use crate::domain::atomic::AtomicFile;
 
 pub mod client;
 pub mod hist;
+pub mod metrics;
 pub mod plan;
 pub mod plots;
 pub mod report;

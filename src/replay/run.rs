@@ -58,6 +58,20 @@ pub struct ReplayOptions {
     pub shard: String,
     /// Where `results.jsonl`, `summary.json` and `report.json` go.
     pub output_dir: PathBuf,
+    /// The target's Prometheus metrics, scraped before, during and after (None = not scraped).
+    pub target_metrics: Option<TargetMetrics>,
+}
+
+/// `--target-metrics`: where and how often to scrape, and the workload's own prefix-reuse prediction to
+/// report beside what the server counted.
+#[derive(Debug, Clone)]
+pub struct TargetMetrics {
+    /// The metrics URL (e.g. `http://127.0.0.1:8000/metrics`).
+    pub url: String,
+    /// Time between scrapes during the replay.
+    pub interval: Duration,
+    /// Reported as `server.predicted`.
+    pub predicted: Option<Value>,
 }
 
 struct Ctx {
@@ -299,6 +313,23 @@ pub async fn replay(plan: Vec<Planned>, opts: ReplayOptions) -> anyhow::Result<S
         builder = builder.timeout(t);
     }
     let client = builder.build()?;
+    // The server's view: the first scrape happens before the first request.
+    let watcher = match &opts.target_metrics {
+        Some(m) => {
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(super::metrics::watch(
+                client.clone(),
+                m.url.clone(),
+                m.interval,
+                started_tx,
+                stop_rx,
+            ));
+            let _ = started_rx.await;
+            Some((task, stop_tx, m.predicted.clone()))
+        }
+        None => None,
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let summary = Summary::new(opts.window_ms, opts.slo, opts.shard.clone());
     let results = opts.output_dir.join(RESULTS);
@@ -328,8 +359,16 @@ pub async fn replay(plan: Vec<Planned>, opts: ReplayOptions) -> anyhow::Result<S
     let (summary, plots, results) = done_rx
         .await
         .map_err(|_| anyhow::anyhow!("the results writer died"))??;
+    let mut report = summary.report();
+    if let Some((task, stop, predicted)) = watcher {
+        let _ = stop.send(());
+        let view = task
+            .await
+            .map_err(|e| anyhow::anyhow!("the metrics scraper died: {e}"))?;
+        report["server"] = view.report(predicted);
+    }
     write_json(&opts.output_dir.join(SUMMARY), &summary)?;
-    write_json(&opts.output_dir.join(REPORT), &summary.report())?;
+    write_json(&opts.output_dir.join(REPORT), &report)?;
     super::plots::write(&opts.output_dir, &plots, &summary)?;
     results.commit()?;
     Ok(summary)

@@ -39,6 +39,7 @@ fn options(base: &str, endpoint: Endpoint, dir: &Path) -> ReplayOptions {
         timeout: Some(Duration::from_secs(30)),
         shard: "0/1".into(),
         output_dir: dir.to_path_buf(),
+        target_metrics: None,
     }
 }
 
@@ -332,6 +333,58 @@ async fn errors_are_recorded_and_report_figures_add_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_metrics_are_scraped_before_during_and_after() {
+    let mock = Mock::start(5, 5).await;
+    let text: String = (0..12u64)
+        .map(|i| entry(i * 20, &[req(&format!("p{i}"), Some(4), None)]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&mock.base, Endpoint::Completions, dir.path());
+    opts.target_metrics = Some(workload_generator::replay::run::TargetMetrics {
+        url: format!("{}/metrics", mock.base),
+        interval: Duration::from_millis(20),
+        predicted: Some(json!({"reuse_unlimited": 0.25})),
+    });
+    replay(plan(&text, PlanOptions::default()), opts)
+        .await
+        .unwrap();
+    let server = &report(dir.path())["server"];
+    // 12 requests between the first scrape and the last: the counters' differences are exact.
+    assert_eq!(server["counters"]["vllm:prefix_cache_queries"], 120.0);
+    assert_eq!(server["counters"]["vllm:prefix_cache_hits"], 48.0);
+    assert_eq!(server["counters"]["vllm:generation_tokens"], 96.0);
+    assert_eq!(server["prefix_cache_hit_rate"], 0.4);
+    assert_eq!(server["predicted"]["reuse_unlimited"], 0.25);
+    let running = &server["gauges"]["vllm:num_requests_running"];
+    assert_eq!(running["max"], 12.0);
+    // Before, after, and some during a replay of about 240 ms at 20 ms.
+    assert!(running["samples"].as_u64().unwrap() >= 4, "{running}");
+    assert_eq!(server["scrapes"]["failed"], 0);
+
+    // A metrics URL that fails is reported, and the replay still completes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&mock.base, Endpoint::Completions, dir.path());
+    opts.target_metrics = Some(workload_generator::replay::run::TargetMetrics {
+        url: format!("{}/nope", mock.base),
+        interval: Duration::from_millis(50),
+        predicted: None,
+    });
+    replay(plan(&text, PlanOptions::default()), opts)
+        .await
+        .unwrap();
+    let server = &report(dir.path())["server"];
+    assert!(server["scrapes"]["failed"].as_u64().unwrap() >= 2);
+    assert!(
+        server["scrapes"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 404")
+    );
+    assert_eq!(server["counters"], json!({}));
+    assert_eq!(results(dir.path()).len(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_merge_into_the_report_of_all_their_records() {
     let mock = Mock::start(2, 1).await;
     let text: String = (0..40u64)
@@ -419,7 +472,11 @@ fn cli_replays_and_merges() {
             "ttft=2s,tpot=100ms",
             "--header",
             "x-a: b",
+            "--metrics-interval",
+            "50",
         ])
+        .arg("--target-metrics")
+        .arg(format!("{}/metrics", mock.base))
         .arg("--output-dir")
         .arg(&out)
         .env("WG_REPLAY_API_KEY", "secret")
@@ -434,6 +491,44 @@ fn cli_replays_and_merges() {
     assert_eq!(got.len(), 1, "--duration 1000 drops the request at 5 s");
     assert_eq!(got[0].auth.as_deref(), Some("Bearer secret"));
     assert_eq!(got[0].body["max_tokens"], 2, "legacy Output Length");
+    // --target-metrics: the server's counters beside the workload's own prefix-reuse figure.
+    let server = report(&out)["server"].clone();
+    assert_eq!(server["counters"]["vllm:prefix_cache_queries"], 10.0);
+    // This file's Python `NaN` inside a JSON array is read by the replay but not by the analysis pass
+    // (which repairs it in JSONL only): the prediction says why instead of failing the replay.
+    assert!(
+        server["predicted"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("w.json:2"),
+        "{server}"
+    );
+    let jsonl = dir.path().join("w.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"timestamp\": 0, \"requests\": [{\"prompt\": \"x\", \"output_length\": 2}]}\n",
+    )
+    .unwrap();
+    let out2 = dir.path().join("out2");
+    let run = std::process::Command::new(bin)
+        .args(["replay", "--model", "m", "--base-url"])
+        .arg(format!("{}/v1", mock.base))
+        .arg("--workload")
+        .arg(&jsonl)
+        .arg("--target-metrics")
+        .arg(format!("{}/metrics", mock.base))
+        .arg("--output-dir")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let predicted = report(&out2)["server"]["predicted"].clone();
+    assert_eq!(predicted["basis"], "bytes");
+    assert_eq!(predicted["reuse_unlimited"], 0.0);
     let merged = dir.path().join("merged");
     let m = std::process::Command::new(bin)
         .args(["replay", "merge"])

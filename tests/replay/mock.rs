@@ -53,7 +53,11 @@ impl Mock {
         };
         let app = Router::new()
             .route("/v1/completions", post(handle).with_state(st(false)))
-            .route("/v1/chat/completions", post(handle).with_state(st(true)));
+            .route("/v1/chat/completions", post(handle).with_state(st(true)))
+            .route(
+                "/metrics",
+                axum::routing::get(metrics).with_state(st(false)),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -78,6 +82,23 @@ fn prompt_of(body: &Value, chat: bool) -> String {
     } else {
         body["prompt"].as_str().unwrap_or_default().to_string()
     }
+}
+
+/// vLLM-style Prometheus metrics derived from the requests received so far: per request 10 prefix-cache
+/// queries, 4 hits and 8 generation tokens; `num_requests_running` is the count received (a gauge).
+async fn metrics(State(st): State<St>) -> String {
+    let n = st.received.lock().unwrap().len();
+    format!(
+        "# HELP vllm:prefix_cache_queries_total Prefix cache queries.\n\
+         # TYPE vllm:prefix_cache_queries_total counter\n\
+         vllm:prefix_cache_queries_total{{model_name=\"m\"}} {}\n\
+         vllm:prefix_cache_hits_total{{model_name=\"m\"}} {}\n\
+         vllm:generation_tokens_total{{model_name=\"m\"}} {}\n\
+         vllm:num_requests_running{{model_name=\"m\"}} {n}\n",
+        10 * n,
+        4 * n,
+        8 * n
+    )
 }
 
 async fn handle(
