@@ -49,7 +49,12 @@ pub fn analyze(
     let (layout, skipped_lines) = crate::domain::layout::detect(&mut reader).map_err(io)?;
     match layout {
         None => {}
-        Some(Layout::JsonArray) => analyze_array(reader, opts, &digester, &mut acc)?,
+        Some(Layout::JsonArray) => analyze_array(
+            std::io::BufReader::new(crate::domain::json::NonFiniteReader::new(reader)),
+            opts,
+            &digester,
+            &mut acc,
+        )?,
         Some(Layout::Jsonl) => analyze_lines(reader, opts, skipped_lines, &digester, &mut acc)?,
     }
     Ok(acc::finish(acc))
@@ -64,6 +69,15 @@ mod tests {
 
     fn run(text: &str) -> Analysis {
         analyze(text.as_bytes(), &AnalyzeOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_json_array_with_pythons_nan_reads_as_null() {
+        let a = run(
+            "[\n {\"timestamp\": 0, \"requests\": [{\"prompt\": \"NaN\", \"prompt_length\": 1, \"output_length\": NaN}]},\n {\"timestamp\": 5, \"requests\": [{\"prompt\": \"y\", \"prompt_length\": Infinity, \"output_length\": 3}]}\n]",
+        );
+        assert_eq!((a.requests, a.null_output_length), (2, 1));
+        assert_eq!(a.missing_prompt_length, 1);
     }
 
     #[test]
