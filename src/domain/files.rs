@@ -31,6 +31,49 @@ pub struct InputFile {
 pub trait FileResolver: Sync {
     /// Resolves `name` given in spec field `field` (e.g. `stat.traffic_file`).
     fn resolve(&self, field: &str, name: &str) -> Result<PathBuf, SpecError>;
+
+    /// Tells the resolver the SHA-256 (hex) and size of the whole file at `path`, hashed while a reader read
+    /// it, so that a manifest need not read it again. Ignored by default.
+    fn hashed(&self, _path: &Path, _sha256: &str, _bytes: u64) {}
+}
+
+/// A reader that hashes what it reads (see [`digest_of`]).
+pub struct HashingRead<R> {
+    inner: R,
+    state: std::sync::Arc<Mutex<(Sha256, u64)>>,
+}
+
+/// The hash state a [`HashingRead`] shares with its creator.
+pub type HashState = std::sync::Arc<Mutex<(Sha256, u64)>>;
+
+impl<R: Read> HashingRead<R> {
+    /// Wraps `inner`; the returned state sees every byte read.
+    pub fn new(inner: R) -> (Self, HashState) {
+        let state: HashState = std::sync::Arc::new(Mutex::new((Sha256::new(), 0)));
+        (
+            Self {
+                inner,
+                state: state.clone(),
+            },
+            state,
+        )
+    }
+}
+
+/// The SHA-256 (hex) and count of the bytes a [`HashingRead`] has read so far.
+pub fn digest_of(state: &HashState) -> (String, u64) {
+    let s = state.lock().expect("not poisoned");
+    (hex::encode(s.0.clone().finalize()), s.1)
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut s = self.state.lock().expect("not poisoned");
+        s.0.update(&buf[..n]);
+        s.1 += n as u64;
+        Ok(n)
+    }
 }
 
 /// CLI resolver: names are paths and must exist.
@@ -55,6 +98,8 @@ impl FileResolver for PathResolver {
 pub struct RecordingResolver<'a> {
     inner: &'a dyn FileResolver,
     used: Mutex<Vec<(String, String, PathBuf)>>,
+    /// Hashes taken while the files were read ([`FileResolver::hashed`]).
+    hashes: Mutex<std::collections::HashMap<PathBuf, (String, u64)>>,
 }
 
 impl<'a> RecordingResolver<'a> {
@@ -63,18 +108,24 @@ impl<'a> RecordingResolver<'a> {
         Self {
             inner,
             used: Mutex::new(Vec::new()),
+            hashes: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
-    /// The files resolved so far, hashed (each once, in first-use order).
+    /// The files resolved so far, hashed (each once, in first-use order): with the hash taken while a reader
+    /// read the file when there is one, else by reading it now.
     pub fn inputs(&self) -> std::io::Result<Vec<InputFile>> {
         let used = self.used.lock().expect("not poisoned").clone();
+        let hashes = self.hashes.lock().expect("not poisoned").clone();
         let mut out: Vec<InputFile> = Vec::new();
         for (field, name, path) in used {
             if out.iter().any(|i| i.role == field && i.name == name) {
                 continue;
             }
-            let (sha256, bytes) = sha256_file(&path)?;
+            let (sha256, bytes) = match hashes.get(&path) {
+                Some(h) => h.clone(),
+                None => sha256_file(&path)?,
+            };
             out.push(InputFile {
                 role: field,
                 name,
@@ -95,6 +146,13 @@ impl FileResolver for RecordingResolver<'_> {
             p.clone(),
         ));
         Ok(p)
+    }
+
+    fn hashed(&self, path: &Path, sha256: &str, bytes: u64) {
+        self.hashes
+            .lock()
+            .expect("not poisoned")
+            .insert(path.to_path_buf(), (sha256.to_string(), bytes));
     }
 }
 
@@ -158,6 +216,29 @@ impl InputError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_hash_taken_while_reading_is_the_files_and_spares_a_second_read() {
+        let text = b"TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6805900,374\n".repeat(100);
+        let (mut r, state) = HashingRead::new(&text[..]);
+        std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+        let want = hex::encode(Sha256::digest(&text));
+        assert_eq!(digest_of(&state), (want.clone(), text.len() as u64));
+        // Recorded for a path, the hash is used as is: the file is not read again (here it does not exist).
+        let rec = RecordingResolver::new(&PathResolver);
+        rec.used.lock().unwrap().push((
+            "trace.file".into(),
+            "t.csv".into(),
+            PathBuf::from("/nonexistent/t.csv"),
+        ));
+        rec.hashed(Path::new("/nonexistent/t.csv"), &want, 7);
+        let inputs = rec.inputs().unwrap();
+        assert_eq!(
+            (inputs[0].sha256.as_str(), inputs[0].bytes),
+            (want.as_str(), 7)
+        );
+    }
+
     use super::*;
 
     #[test]

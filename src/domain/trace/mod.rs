@@ -27,7 +27,7 @@ use crate::domain::emit::{
     Collector, GenerateError, GenerateInput, Progress, Summary, rng_for, streams,
 };
 use crate::domain::exact::ExactBuilder;
-use crate::domain::files::InputError;
+use crate::domain::files::{HashState, HashingRead, InputError, digest_of};
 use crate::domain::lengths::TokenizedDataset;
 use crate::domain::limits::LimitError;
 use crate::domain::sampler::{PickKind, Sampler, Tolerance};
@@ -54,9 +54,29 @@ pub fn open_reader(
     t: &TraceSpec,
     path: &Path,
 ) -> Result<Box<dyn RowReader>, InputError> {
-    let name = t.file.as_str();
     let f = std::fs::File::open(path)
-        .map_err(|e| InputError::file(name, format!("cannot open: {e}")))?;
+        .map_err(|e| InputError::file(&t.file, format!("cannot open: {e}")))?;
+    reader_of(kind, t, f)
+}
+
+/// [`open_reader`] that also hashes the bytes it reads (for the manifest, without a second read).
+fn open_hashing(
+    kind: TraceKind,
+    t: &TraceSpec,
+    path: &Path,
+) -> Result<(Box<dyn RowReader>, HashState), InputError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| InputError::file(&t.file, format!("cannot open: {e}")))?;
+    let (r, state) = HashingRead::new(f);
+    Ok((reader_of(kind, t, r)?, state))
+}
+
+fn reader_of<R: std::io::Read + Send + 'static>(
+    kind: TraceKind,
+    t: &TraceSpec,
+    f: R,
+) -> Result<Box<dyn RowReader>, InputError> {
+    let name = t.file.as_str();
     let r = std::io::BufReader::with_capacity(1 << 16, f);
     Ok(match kind {
         TraceKind::Azure => Box::new(azure::AzureReader::new(r, name)?),
@@ -356,7 +376,14 @@ pub(crate) fn generate_trace(
     let s = spec.spec();
     let path = input.files.resolve("trace.file", &t.file)?;
     let duration = s.duration_ms;
-    let scan = scan(open_reader(kind, t, &path)?, input.cancel)?;
+    let (reader, hash) = open_hashing(kind, t, &path)?;
+    let scan = scan(reader, input.cancel)?;
+    // The validation pass read the whole file: its hash is the manifest's (when the size agrees; otherwise the
+    // manifest hashes the file itself).
+    let (sha256, bytes) = digest_of(&hash);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes) {
+        input.files.hashed(&path, &sha256, bytes);
+    }
     let mut c = Collector::default();
     c.s.notes.extend(scan.notes);
     if scan.rows == 0 {

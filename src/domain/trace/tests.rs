@@ -748,10 +748,63 @@ fn manifest_records_the_trace_file_and_the_length_error() {
     let input = &m["inputs"][0];
     assert_eq!(input["role"], "trace.file");
     assert_eq!(input["bytes"], 74_611);
-    assert_eq!(input["sha256"].as_str().unwrap().len(), 64);
+    // Hashed while the validation pass read it: the same as hashing the file.
+    let (sha, bytes) =
+        crate::domain::files::sha256_file(std::path::Path::new(&fixture("azure_conv_2000.csv")))
+            .unwrap();
+    assert_eq!(
+        (input["sha256"].as_str().unwrap(), bytes),
+        (sha.as_str(), 74_611)
+    );
     assert_eq!(m["spec"]["length_policy"], "exact");
     assert_eq!(m["spec"]["trace"]["max_requests"], 40);
     let err = &m["summary"]["matching"]["prompt_length_error"];
     assert_eq!(err["targeted"], 40);
     assert_eq!(err["max"], 0.0);
+}
+
+#[test]
+fn the_trace_is_hashed_by_the_pass_that_reads_it() {
+    use crate::domain::files::FileResolver;
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+    /// Paths as given, and the hashes the trace pipeline reports.
+    struct Seen(Mutex<Vec<(PathBuf, String, u64)>>);
+    impl FileResolver for Seen {
+        fn resolve(
+            &self,
+            field: &str,
+            name: &str,
+        ) -> Result<PathBuf, crate::domain::spec::common::SpecError> {
+            PathResolver.resolve(field, name)
+        }
+        fn hashed(&self, path: &Path, sha256: &str, bytes: u64) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((path.to_path_buf(), sha256.to_string(), bytes));
+        }
+    }
+    let seen = Seen(Mutex::new(Vec::new()));
+    let mut s = spec(TraceType::Mooncake, "mooncake_conv_1000.jsonl");
+    s.duration_ms = 2_000;
+    let v = s.validate().unwrap();
+    let mut sink = VecSink::default();
+    generate(
+        &v,
+        GenerateInput {
+            data: data(),
+            tokenizer: tok(),
+            files: &seen,
+            cancel: &|| false,
+            progress: &mut |_| {},
+        },
+        &mut sink,
+    )
+    .unwrap();
+    let got = seen.0.into_inner().unwrap();
+    let path = fixture("mooncake_conv_1000.jsonl");
+    let (sha, bytes) = crate::domain::files::sha256_file(Path::new(&path)).unwrap();
+    // Once, for the whole file, though only its first 2 s are replayed.
+    assert_eq!(got, vec![(PathBuf::from(&path), sha, bytes)]);
 }
