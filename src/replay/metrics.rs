@@ -15,6 +15,7 @@ pub const COUNTERS: &[&str] = &[
     "vllm:prefix_cache_queries",
     "vllm:prefix_cache_hits",
     "vllm:prompt_tokens",
+    "vllm:prompt_tokens_cached",
     "vllm:generation_tokens",
     "vllm:num_preemptions",
     "vllm:request_success",

@@ -509,3 +509,141 @@ fn cli_replays_and_merges() {
     assert_eq!(report(&merged)["requests"], 1);
     assert_eq!(report(&merged)["goodput"]["good"], 1);
 }
+
+/// Runs the CLI with `args`; panics with its stderr on failure.
+fn cli(args: &[&str]) {
+    let bin = env!("CARGO_BIN_EXE_workload-generator");
+    let out = std::process::Command::new(bin).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Opt-in, against a real vLLM: set `WG_VLLM_URL` (e.g. `http://127.0.0.1:18000`, started by
+/// `../shared/tools/vllm-cpu/setup_and_serve.sh start`; model `WG_VLLM_MODEL`, default `tiny`) and run
+/// `cargo test --release --test replay -- --ignored vllm --nocapture`. Replays a sessioned chat workload and a
+/// Mooncake-style workload with shared hash-id prefixes, pinned output lengths and the server's `/metrics`;
+/// prints TTFT and the prefix-cache hits predicted vs counted.
+#[test]
+#[ignore]
+fn vllm_replays_sessions_and_mooncake() {
+    let Ok(base) = std::env::var("WG_VLLM_URL") else {
+        eprintln!("WG_VLLM_URL is not set: skipped");
+        return;
+    };
+    let model = std::env::var("WG_VLLM_MODEL").unwrap_or_else(|_| "tiny".into());
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let metrics = format!("{}/metrics", base.trim_end_matches('/'));
+    let api = format!("{}/v1", base.trim_end_matches('/'));
+
+    // 1. Sessions: a generated multi-turn collection, 2 sessions starting per second for 20 s.
+    cli(&[
+        "dataset",
+        "multi-turn",
+        "--seed",
+        "5",
+        "--output",
+        &p("mt.jsonl"),
+        "--num-sessions-mean",
+        "4",
+        "--num-sessions-std",
+        "1",
+        "--prompt-length-mean",
+        "60",
+    ]);
+    cli(&[
+        "generate",
+        "--trace-type",
+        "constant",
+        "--target-qps",
+        "2",
+        "--duration-ms",
+        "20000",
+        "--prompt-file",
+        &p("mt.jsonl"),
+        "--target-completion-len",
+        "16",
+        "--seed",
+        "1",
+        "--output-dir",
+        &p("w1"),
+    ]);
+    // 2. Mooncake-style: 24 requests of 2-6 blocks of 512 tokens, sharing their first two blocks.
+    let trace: String = (0..24u64)
+        .map(|i| {
+            let blocks = 2 + i % 5;
+            let mut ids = vec![0u64, 1];
+            ids.extend((0..blocks - 2).map(|k| 100 + i * 10 + k));
+            format!(
+                "{}\n",
+                json!({"timestamp": i * 500, "input_length": blocks * 512 - 100,
+                       "output_length": 16, "hash_ids": ids})
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("mc.jsonl"), trace).unwrap();
+    cli(&[
+        "generate",
+        "--trace-type",
+        "mooncake",
+        "--traffic-file",
+        &p("mc.jsonl"),
+        "--seed",
+        "1",
+        "--duration-ms",
+        "60000",
+        "--output-dir",
+        &p("w2"),
+    ]);
+    for (w, endpoint, out) in [("w1", "chat", "r1"), ("w2", "completions", "r2")] {
+        cli(&[
+            "replay",
+            "--workload",
+            &format!("{}/workload.jsonl", p(w)),
+            "--base-url",
+            &api,
+            "--model",
+            &model,
+            "--endpoint",
+            endpoint,
+            "--ignore-eos",
+            "--target-metrics",
+            &metrics,
+            "--metrics-interval",
+            "500",
+            "--slo",
+            "ttft=2s,tpot=200ms",
+            "--output-dir",
+            &p(out),
+        ]);
+        let rep = report(&dir.path().join(out));
+        let server = &rep["server"];
+        println!(
+            "{w} ({endpoint}): {} requests, {} ok; TTFT ms p50 {} p99 {}; output equal {}; lateness p99 {} ms; \
+             sessions whole {}; prefix-cache hit rate counted {} vs predicted (bytes) {}; counters {}",
+            rep["requests"],
+            rep["ok"],
+            rep["latency_ms"]["ttft"]["p50"],
+            rep["latency_ms"]["ttft"]["p99"],
+            rep["fidelity"]["output_length"]["share_equal"],
+            rep["fidelity"]["lateness_ms"]["p99"],
+            rep["fidelity"]["sessions"],
+            server["prefix_cache_hit_rate"],
+            server["predicted"]["reuse_unlimited"],
+            server["counters"]
+        );
+        assert_eq!(rep["ok"], rep["requests"], "{rep}");
+        assert!(
+            server["counters"]["vllm:prefix_cache_queries"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+        for name in workload_generator::replay::plots::PLOTS {
+            assert!(dir.path().join(out).join(name).is_file());
+        }
+    }
+}
