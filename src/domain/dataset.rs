@@ -193,48 +193,15 @@ impl DatasetParser {
         self.read_chunked(reader, CHUNK)
     }
 
-    fn read_chunked(&mut self, mut reader: impl BufRead, chunk: usize) -> Result<(), DatasetError> {
-        let mut buf: Vec<u8> = Vec::new();
-        let mut filled = 0usize;
-        let mut want = chunk;
-        let mut eof = false;
-        loop {
-            if buf.len() < want {
-                buf.resize(want, 0);
-            }
-            while !eof && filled < want {
-                match reader.read(&mut buf[filled..want]) {
-                    Ok(0) => eof = true,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(DatasetError::Io {
-                            file: self.name.clone(),
-                            reason: e.to_string(),
-                        });
-                    }
-                }
-            }
-            let end = if eof {
-                filled
-            } else {
-                match buf[..filled].iter().rposition(|&b| b == b'\n') {
-                    Some(p) => p + 1,
-                    None => {
-                        // A line longer than the chunk: read more of it.
-                        want = filled + chunk;
-                        continue;
-                    }
-                }
-            };
-            self.push_lines(&buf[..end])?;
-            buf.copy_within(end..filled, 0);
-            filled -= end;
-            want = chunk.max(filled + 1);
-            if eof && filled == 0 {
-                return Ok(());
-            }
-        }
+    fn read_chunked(&mut self, reader: impl BufRead, chunk: usize) -> Result<(), DatasetError> {
+        let file = self.name.clone();
+        let io = |e: std::io::Error| DatasetError::Io {
+            file: file.clone(),
+            reason: e.to_string(),
+        };
+        crate::domain::layout::for_each_line_chunk(reader, chunk, io, |region| {
+            self.push_lines(region)
+        })
     }
 
     /// Feeds complete lines (each with its newline, the last one maybe without): hashed on another thread

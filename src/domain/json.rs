@@ -40,6 +40,8 @@ pub struct NonFiniteReader<R> {
     in_str: bool,
     escape: bool,
     eof: bool,
+    /// Tokens replaced so far.
+    replaced: u64,
 }
 
 impl<R: std::io::Read> NonFiniteReader<R> {
@@ -58,6 +60,7 @@ impl<R: std::io::Read> NonFiniteReader<R> {
             in_str: false,
             escape: false,
             eof: false,
+            replaced: 0,
         }
     }
 
@@ -96,6 +99,7 @@ impl<R: std::io::Read> NonFiniteReader<R> {
                     let rest = &raw[i..];
                     if let Some(t) = NON_FINITE.into_iter().find(|t| rest.starts_with(t)) {
                         self.buf.extend_from_slice(b"null");
+                        self.replaced += 1;
                         i += t.len();
                         continue;
                     }
@@ -128,39 +132,12 @@ impl<R: std::io::Read> std::io::Read for NonFiniteReader<R> {
 /// Replaces the bare `NaN`, `Infinity` and `-Infinity` tokens Python writes (outside strings) with `null`;
 /// None when there are none. Returns the repaired text and the number of tokens replaced.
 pub fn replace_non_finite(text: &[u8]) -> Option<(Vec<u8>, u64)> {
+    use std::io::Read;
+    let mut r = NonFiniteReader::with_chunk(text, text.len());
     let mut out = Vec::with_capacity(text.len());
-    let mut n = 0;
-    let mut in_str = false;
-    let mut escape = false;
-    let mut i = 0;
-    while i < text.len() {
-        let c = text[i];
-        if in_str {
-            if escape {
-                escape = false;
-            } else if c == b'\\' {
-                escape = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-        } else if c == b'"' {
-            in_str = true;
-        } else {
-            let rest = &text[i..];
-            let token: Option<&[u8]> = [&b"-Infinity"[..], b"Infinity", b"NaN"]
-                .into_iter()
-                .find(|t| rest.starts_with(t));
-            if let Some(t) = token {
-                out.extend_from_slice(b"null");
-                n += 1;
-                i += t.len();
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    (n > 0).then_some((out, n))
+    r.read_to_end(&mut out)
+        .expect("reading a slice cannot fail");
+    (r.replaced > 0).then_some((out, r.replaced))
 }
 
 #[cfg(test)]

@@ -1,11 +1,60 @@
 //! The one layout detection of workload files, used by both workload readers (the utilities' owned
 //! [`EntryReader`](super::utility::read::EntryReader) and the analysis' borrowing parser): JSONL (one entry
 //! per line) or one JSON array, told by the first byte after an optional UTF-8 byte order mark and blank
-//! space.
+//! space. Also the one chunker of line-oriented input ([`for_each_line_chunk`]), used by the analysis and
+//! the collection parser.
 
 use std::io::BufRead;
 
 use super::bom::BOM;
+
+/// Reads `reader` in regions of about `chunk` bytes that end at a newline (a line longer than `chunk`
+/// grows its region), and calls `f` with each, in order; the last region (maybe empty, maybe without a final
+/// newline) comes at end of input. Read errors go through `io`.
+pub fn for_each_line_chunk<E>(
+    mut reader: impl std::io::Read,
+    chunk: usize,
+    io: impl Fn(std::io::Error) -> E,
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let chunk = chunk.max(1);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut filled = 0usize;
+    let mut want = chunk;
+    let mut eof = false;
+    loop {
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        while !eof && filled < want {
+            match reader.read(&mut buf[filled..want]) {
+                Ok(0) => eof = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        let end = if eof {
+            filled
+        } else {
+            match buf[..filled].iter().rposition(|&b| b == b'\n') {
+                Some(p) => p + 1,
+                None => {
+                    // A line longer than the chunk: read more of it.
+                    want = filled + chunk;
+                    continue;
+                }
+            }
+        };
+        f(&buf[..end])?;
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+        want = chunk.max(filled + 1);
+        if eof && filled == 0 {
+            return Ok(());
+        }
+    }
+}
 
 /// How a workload file is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,6 +97,18 @@ pub struct ServerView {
 }
 
 impl ServerView {
+    /// One scrape's sample, or None after counting its failure.
+    fn take(&mut self, r: Result<Sample, String>) -> Option<Sample> {
+        match r {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.failed += 1;
+                self.last_error = Some(e);
+                None
+            }
+        }
+    }
+
     /// The report section: counters' deltas, gauges' max and mean, the prefix-cache hit rate the server
     /// counted, and `predicted` (the workload's own prefix-reuse figure) beside it.
     pub fn report(&self, predicted: Option<Value>) -> Value {
@@ -166,20 +178,6 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> Result<Sample, Strin
     }
     let text = res.text().await.map_err(|e| format!("GET {url}: {e}"))?;
     Ok(parse(&text))
-}
-
-impl ServerView {
-    /// Records one scrape into `slot` (or counts the failure).
-    fn take(&mut self, r: Result<Sample, String>) -> Option<Sample> {
-        match r {
-            Ok(s) => Some(s),
-            Err(e) => {
-                self.failed += 1;
-                self.last_error = Some(e);
-                None
-            }
-        }
-    }
 }
 
 /// Scrapes before, then every `interval` until `stop` fires, then once more after.

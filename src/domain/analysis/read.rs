@@ -16,54 +16,23 @@ use crate::domain::json::replace_non_finite;
 pub(super) const BATCH_BYTES: usize = 16 << 20;
 
 pub(super) fn analyze_lines(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     opts: &AnalyzeOptions<'_>,
     skipped_lines: u64,
     digester: &Digester<'_>,
     acc: &mut Acc,
 ) -> Result<(), AnalyzeError> {
-    let mut buf: Vec<u8> = Vec::new();
-    let mut filled = 0usize;
-    let mut want = BATCH_BYTES;
-    let mut eof = false;
     let mut lines_before = skipped_lines;
     let mut pending: Vec<Digests> = Vec::new();
     let pieces = rayon::current_num_threads() * 4;
-    loop {
+    let io = |source| AnalyzeError::Io {
+        file: opts.name.clone(),
+        source,
+    };
+    crate::domain::layout::for_each_line_chunk(reader, BATCH_BYTES, io, |region| {
         if opts.cancel.is_some_and(|c| c()) {
             return Err(AnalyzeError::Cancelled);
         }
-        // Fill the buffer up to `want` bytes (or EOF).
-        if buf.len() < want {
-            buf.resize(want, 0);
-        }
-        while !eof && filled < want {
-            match reader.read(&mut buf[filled..want]) {
-                Ok(0) => eof = true,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(AnalyzeError::Io {
-                        file: opts.name.clone(),
-                        source,
-                    });
-                }
-            }
-        }
-        // Complete lines only, unless at EOF.
-        let end = if eof {
-            filled
-        } else {
-            match buf[..filled].iter().rposition(|&b| b == b'\n') {
-                Some(p) => p + 1,
-                None => {
-                    // A line longer than the buffer: read more.
-                    want = filled + BATCH_BYTES;
-                    continue;
-                }
-            }
-        };
-        let region = &buf[..end];
         // Split at newlines into pieces parsed in parallel, folded in order.
         let mut bounds = vec![0usize];
         for i in 1..pieces {
@@ -90,13 +59,9 @@ pub(super) fn analyze_lines(
         );
         folded?;
         pending = parsed;
-        buf.copy_within(end..filled, 0);
-        filled -= end;
-        want = BATCH_BYTES.max(filled + 1);
-        if eof && filled == 0 {
-            return fold_batch(acc, &mut pending, &mut lines_before, &opts.name);
-        }
-    }
+        Ok(())
+    })?;
+    fold_batch(acc, &mut pending, &mut lines_before, &opts.name)
 }
 
 /// Folds parsed chunks in order; the first bad line stops with its file, line and field.

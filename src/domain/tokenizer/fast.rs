@@ -136,21 +136,16 @@ impl PieceCache {
     /// [`Self::get_or`] of a packed short piece in the shared shards.
     fn short_get_or<E>(&self, key: u128, count: impl FnOnce() -> Result<u32, E>) -> Result<u32, E> {
         use std::hash::BuildHasher;
-        let shard = self.shard(PackedBuild.hash_one(key));
-        if let Some(&n) = shard
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .short
-            .get(&key)
-        {
-            return Ok(n);
-        }
-        let n = count()?;
-        let mut s = shard.write().unwrap_or_else(|e| e.into_inner());
-        if s.short.len() < SHORT_PER_SHARD {
-            s.short.insert(key, n);
-        }
-        Ok(n)
+        let hash = PackedBuild::default().hash_one(key);
+        self.shared_get_or(
+            hash,
+            &key,
+            || key,
+            |s| &s.short,
+            |s| &mut s.short,
+            SHORT_PER_SHARD,
+            count,
+        )
     }
 
     /// [`Self::get_or`] of a longer piece in the shared shards.
@@ -163,19 +158,46 @@ impl PieceCache {
         if piece.len() > PIECE_CACHE_MAX_LEN {
             return count();
         }
-        let shard = self.shard(FxBuild.hash_one(piece));
-        if let Some(&n) = shard
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .long
-            .get(piece)
-        {
+        let hash = FxBuild::default().hash_one(piece);
+        let owned = || Box::<[u8]>::from(piece);
+        self.shared_get_or(
+            hash,
+            piece,
+            owned,
+            |s| &s.long,
+            |s| &mut s.long,
+            LONG_PER_SHARD,
+            count,
+        )
+    }
+
+    /// The count of `key` in one map of the shard of `hash` (`map`/`map_mut` pick it), or `count()`, then
+    /// remembered there while the map holds fewer than `cap` pieces.
+    #[allow(clippy::too_many_arguments)]
+    fn shared_get_or<K, Q, S, E>(
+        &self,
+        hash: u64,
+        key: &Q,
+        owned: impl FnOnce() -> K,
+        map: impl for<'s> Fn(&'s Shard) -> &'s HashMap<K, u32, S>,
+        map_mut: impl for<'s> Fn(&'s mut Shard) -> &'s mut HashMap<K, u32, S>,
+        cap: usize,
+        count: impl FnOnce() -> Result<u32, E>,
+    ) -> Result<u32, E>
+    where
+        K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+        Q: std::hash::Hash + Eq + ?Sized,
+        S: std::hash::BuildHasher,
+    {
+        let shard = self.shard(hash);
+        if let Some(&n) = map(&shard.read().unwrap_or_else(|e| e.into_inner())).get(key) {
             return Ok(n);
         }
         let n = count()?;
         let mut s = shard.write().unwrap_or_else(|e| e.into_inner());
-        if s.long.len() < LONG_PER_SHARD {
-            s.long.insert(piece.into(), n);
+        let m = map_mut(&mut s);
+        if m.len() < cap {
+            m.insert(owned(), n);
         }
         Ok(n)
     }
@@ -183,18 +205,10 @@ impl PieceCache {
 
 /// The FxHash mix (rustc's): a multiply-rotate over 8-byte words. Fast on short keys; not DoS-resistant, which
 /// does not matter for a bounded cache whose keys are compared in full.
-#[derive(Clone, Copy, Default)]
-pub(super) struct FxBuild;
+pub(super) type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
 #[derive(Default)]
 pub(super) struct FxHasher(u64);
-
-impl std::hash::BuildHasher for FxBuild {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
 
 impl std::hash::Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -219,18 +233,10 @@ impl std::hash::Hasher for FxHasher {
 }
 
 /// A hasher for packed pieces: one multiply-xor over the two halves.
-#[derive(Clone, Copy, Default)]
-pub(super) struct PackedBuild;
+pub(super) type PackedBuild = std::hash::BuildHasherDefault<PackedHasher>;
 
 #[derive(Default)]
 pub(super) struct PackedHasher(u64);
-
-impl std::hash::BuildHasher for PackedBuild {
-    type Hasher = PackedHasher;
-    fn build_hasher(&self) -> PackedHasher {
-        PackedHasher(0)
-    }
-}
 
 impl std::hash::Hasher for PackedHasher {
     fn write(&mut self, bytes: &[u8]) {

@@ -217,19 +217,7 @@ impl<'a> BlockCache<'a> {
         key: u64,
         size: u32,
     ) -> Result<Option<String>, TokenizerError> {
-        let Some(words) = &self.words else {
-            return Ok(None);
-        };
-        let h = self.tok.count(header, false)?;
-        if size < h + 2 {
-            return Ok(None);
-        }
-        let k = (size - h - 1) as usize;
-        let mut text = String::with_capacity(header.len() + k * 6 + 1);
-        text.push_str(header);
-        words.push(&mut text, self.word_offset(words, key), k);
-        text.push('\n');
-        Ok(Some(text))
+        self.word_text(header, key, size, size)
     }
 
     /// The first `tokens` tokens of the word block keyed `key` of `size` tokens, when they end after a word
@@ -241,17 +229,36 @@ impl<'a> BlockCache<'a> {
         size: u32,
         tokens: u32,
     ) -> Result<Option<String>, TokenizerError> {
+        if tokens >= size {
+            return Ok(None);
+        }
+        self.word_text(header, key, size, tokens)
+    }
+
+    /// The first `tokens` tokens of the word block of `size` tokens (all of it, with its `\n`, when `tokens`
+    /// is `size`): `header`, then the words from the block's offset.
+    fn word_text(
+        &self,
+        header: &str,
+        key: u64,
+        size: u32,
+        tokens: u32,
+    ) -> Result<Option<String>, TokenizerError> {
         let Some(words) = &self.words else {
             return Ok(None);
         };
         let h = self.tok.count(header, false)?;
-        if size < h + 2 || tokens <= h || tokens >= size {
+        if size < h + 2 || tokens <= h {
             return Ok(None);
         }
-        let k = (tokens - h) as usize;
-        let mut text = String::with_capacity(header.len() + k * 6);
+        let whole = tokens == size;
+        let k = (tokens - h) as usize - usize::from(whole);
+        let mut text = String::with_capacity(header.len() + k * 6 + 1);
         text.push_str(header);
         words.push(&mut text, self.word_offset(words, key), k);
+        if whole {
+            text.push('\n');
+        }
         Ok(Some(text))
     }
 
