@@ -1,28 +1,34 @@
-//! The fast exact count for the Qwen2 pipeline: a hand-written ASCII split, a shared piece -> count cache,
-//! and a stepped ByteLevel decode. `TokenCounter` uses it when [`FastPath::detect`] accepts the tokenizer
-//! file; the tests in the parent module check it against the full `tokenizers` pipeline.
+//! The fast exact path for the Qwen2 pipeline: a hand-written ASCII split, a shared piece -> count cache, a
+//! compact BPE ([`super::bpe`]) for counts and ids, and a stepped ByteLevel decode from a table built from the
+//! file. `TokenCounter` uses it when [`FastPath::detect`] accepts the tokenizer file, and then needs the
+//! `tokenizers` pipeline only for text holding an added token; the tests in the parent module check every
+//! path against that pipeline.
 
 use std::collections::HashMap;
 
 use super::base::{Cancel, POLL_EVERY, TokenizerError};
+use super::bpe::{Bpe, Merge, Str};
 
 /// The GPT-4-style split pattern of the Qwen2 family, with its ByteLevel step.
 const QWEN_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// A faster count for the Qwen2 pipeline (NFC, the split regex above, ByteLevel, BPE, nothing added after): for
-/// ASCII the split is hand-written (the fancy-regex pre-tokenizer is most of the cost), then each piece goes
-/// through the same BPE model; words with other characters take the full pipeline, and text that holds an added
-/// token takes it whole. Tests check that both paths agree.
+/// The Qwen2 pipeline (NFC, the split regex above, ByteLevel, BPE, nothing added after) rebuilt from its parts:
+/// for ASCII the split is hand-written (the fancy-regex pre-tokenizer is most of the cost); words with other
+/// characters take NFC and the same regex (the crates `tokenizers` uses); every piece then goes through the
+/// compact BPE. Text that holds an added token takes the full pipeline whole. Tests check that both paths
+/// agree.
 pub(super) struct FastPath {
-    byte_char: [char; 256],
-    char_byte: std::collections::HashMap<char, u8>,
     added: Vec<String>,
     /// The decoder is ByteLevel alone, so ids can be decoded in steps (see [`FastPath::decode`]).
     pub(super) byte_decoder: bool,
-    /// Per id: its decoded bytes (`ids[id]..ids[id + 1]` in `bytes`), built on the first stepped decode.
-    decode_table: std::sync::OnceLock<DecodeTable>,
+    /// Per id: its decoded bytes (`ends[id]..ends[id + 1]` in `bytes`), built from the file.
+    table: DecodeTable,
     /// Split piece -> token count, shared by every thread that counts with this tokenizer.
     pub(super) pieces: PieceCache,
+    /// The model's merges, for counting without the `tokenizers` pipeline.
+    bpe: Bpe,
+    /// The split pattern, compiled on the first piece with a non-ASCII character.
+    split: std::sync::OnceLock<Result<fancy_regex::Regex, String>>,
 }
 
 /// Most short pieces (up to 15 bytes) a shard holds: 7/8 of a power of two, so the map never grows past
@@ -263,13 +269,91 @@ struct DecodeTable {
     known: Vec<bool>,
 }
 
+impl DecodeTable {
+    /// The table of the model's vocabulary and the file's added tokens (an added token's content wins for
+    /// its id, and a token is special when its text is that of a special added token, as `id_to_token` and
+    /// `is_special_token` decide). `None` when an id is implausibly large.
+    fn of(
+        vocab: &HashMap<Str<'_>, u32>,
+        added: &serde_json::Value,
+        char_byte: &HashMap<char, u8>,
+    ) -> Option<Self> {
+        let added: Vec<(u32, &str, bool)> = added
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| {
+                        Some((
+                            u32::try_from(t["id"].as_u64()?).ok()?,
+                            t["content"].as_str()?,
+                            t["special"].as_bool().unwrap_or(false),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let n = vocab
+            .values()
+            .copied()
+            .chain(added.iter().map(|a| a.0))
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        if n > 1 << 24 {
+            return None;
+        }
+        let mut token: Vec<Option<&str>> = vec![None; n];
+        for (t, &id) in vocab {
+            token[id as usize] = Some(std::borrow::Borrow::<str>::borrow(t));
+        }
+        for &(id, content, _) in &added {
+            token[id as usize] = Some(content);
+        }
+        let special_text: std::collections::HashSet<&str> =
+            added.iter().filter(|a| a.2).map(|a| a.1).collect();
+        let mut t = DecodeTable {
+            bytes: Vec::with_capacity(n * 7),
+            ends: Vec::with_capacity(n + 1),
+            special: Vec::with_capacity(n),
+            known: Vec::with_capacity(n),
+        };
+        t.ends.push(0);
+        for tok in &token {
+            t.known.push(tok.is_some());
+            t.special
+                .push(tok.is_some_and(|s| special_text.contains(s)));
+            if let Some(s) = tok {
+                token_bytes(char_byte, s, &mut t.bytes);
+            }
+            t.ends.push(t.bytes.len() as u32);
+        }
+        t.bytes.shrink_to_fit();
+        Some(t)
+    }
+}
+
+/// Appends the bytes of `token` as the ByteLevel decoder gives them: every char through the byte table, or
+/// the token's own UTF-8 bytes when one of its chars is not in the table.
+fn token_bytes(char_byte: &HashMap<char, u8>, token: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    for c in token.chars() {
+        match char_byte.get(&c) {
+            Some(&b) => out.push(b),
+            None => {
+                out.truncate(start);
+                out.extend_from_slice(token.as_bytes());
+                return;
+            }
+        }
+    }
+}
+
 impl FastPath {
     /// Enabled only when the tokenizer file has exactly the pipeline this path reproduces.
     pub(super) fn detect(json: &[u8]) -> Option<Self> {
-        // Only the pipeline's small sections are read; the vocabulary and merges (most of the file) are
-        // skipped without being built into values.
+        // One pass over the file: the pipeline's small sections as values, the vocabulary and merges as
+        // strings borrowed from the file (no copy unless escaped), turned into integer tables and dropped.
         #[derive(serde::Deserialize)]
-        struct Probe {
+        struct Probe<'a> {
             #[serde(default)]
             pre_tokenizer: serde_json::Value,
             #[serde(default)]
@@ -280,11 +364,11 @@ impl FastPath {
             decoder: serde_json::Value,
             #[serde(default)]
             added_tokens: serde_json::Value,
-            #[serde(default)]
-            model: ModelProbe,
+            #[serde(default, borrow)]
+            model: ModelProbe<'a>,
         }
         #[derive(serde::Deserialize, Default)]
-        struct ModelProbe {
+        struct ModelProbe<'a> {
             #[serde(default, rename = "type")]
             kind: serde_json::Value,
             #[serde(default)]
@@ -295,8 +379,14 @@ impl FastPath {
             continuing_subword_prefix: serde_json::Value,
             #[serde(default)]
             end_of_word_suffix: serde_json::Value,
+            #[serde(default)]
+            ignore_merges: serde_json::Value,
+            #[serde(default, borrow)]
+            vocab: HashMap<Str<'a>, u32>,
+            #[serde(default, borrow)]
+            merges: Vec<Merge<'a>>,
         }
-        let v: Probe = serde_json::from_slice(json).ok()?;
+        let v: Probe<'_> = serde_json::from_slice(json).ok()?;
         let pre = &v.pre_tokenizer;
         let steps = pre.get("pretokenizers")?.as_array()?;
         let split_ok = steps.len() == 2
@@ -318,7 +408,8 @@ impl FastPath {
                 .as_str()
                 .unwrap_or("")
                 .is_empty()
-            && m.end_of_word_suffix.as_str().unwrap_or("").is_empty();
+            && m.end_of_word_suffix.as_str().unwrap_or("").is_empty()
+            && m.ignore_merges != true;
         if !(split_ok && norm_ok && post_ok && model_ok) {
             return None;
         }
@@ -334,13 +425,17 @@ impl FastPath {
         let d = &v.decoder;
         let byte_decoder = d["type"] == "ByteLevel";
         let byte_char = byte_level_chars();
+        let bpe = Bpe::build(&m.vocab, &m.merges, &byte_char)?;
+        let char_byte: HashMap<char, u8> =
+            (0..=255u8).map(|b| (byte_char[b as usize], b)).collect();
+        let table = DecodeTable::of(&m.vocab, &v.added_tokens, &char_byte)?;
         Some(Self {
-            byte_char,
-            char_byte: (0..=255u8).map(|b| (byte_char[b as usize], b)).collect(),
             added,
             byte_decoder,
-            decode_table: std::sync::OnceLock::new(),
+            table,
             pieces: PieceCache::new(),
+            bpe,
+            split: std::sync::OnceLock::new(),
         })
     }
 
@@ -376,61 +471,11 @@ impl FastPath {
         })
     }
 
-    fn table(&self, tok: &tokenizers::Tokenizer) -> &DecodeTable {
-        self.decode_table.get_or_init(|| {
-            let n = tok.get_vocab_size(true);
-            let added = tok.get_added_vocabulary();
-            let mut t = DecodeTable {
-                bytes: Vec::with_capacity(n * 7),
-                ends: Vec::with_capacity(n + 1),
-                special: Vec::with_capacity(n),
-                known: Vec::with_capacity(n),
-            };
-            t.ends.push(0);
-            for id in 0..n as u32 {
-                match tok.id_to_token(id) {
-                    Some(token) => {
-                        t.special.push(added.is_special_token(&token));
-                        t.known.push(true);
-                        self.token_bytes(&token, &mut t.bytes);
-                    }
-                    None => {
-                        t.special.push(false);
-                        t.known.push(false);
-                    }
-                }
-                t.ends.push(t.bytes.len() as u32);
-            }
-            t
-        })
-    }
-
-    /// Appends the bytes of `token` as the ByteLevel decoder gives them: every char through the byte table,
-    /// or the token's own UTF-8 bytes when one of its chars is not in the table.
-    fn token_bytes(&self, token: &str, out: &mut Vec<u8>) {
-        let start = out.len();
-        for c in token.chars() {
-            match self.char_byte.get(&c) {
-                Some(&b) => out.push(b),
-                None => {
-                    out.truncate(start);
-                    out.extend_from_slice(token.as_bytes());
-                    return;
-                }
-            }
-        }
-    }
-
     /// Decodes `ids` (special tokens skipped) as `Tokenizer::decode` with the ByteLevel decoder does: the
-    /// tokens' bytes concatenated, then read as UTF-8 with replacement characters. Polls `cancel` every
-    /// [`POLL_EVERY`] ids.
-    pub(super) fn decode(
-        &self,
-        tok: &tokenizers::Tokenizer,
-        ids: &[u32],
-        cancel: Cancel<'_>,
-    ) -> Result<String, TokenizerError> {
-        let t = self.table(tok);
+    /// tokens' bytes concatenated, then read as UTF-8 with replacement characters (unknown ids are skipped).
+    /// Polls `cancel` every [`POLL_EVERY`] ids.
+    pub(super) fn decode(&self, ids: &[u32], cancel: Cancel<'_>) -> Result<String, TokenizerError> {
+        let t = &self.table;
         let mut out = Vec::with_capacity(ids.len() * 4);
         for step in ids.chunks(POLL_EVERY) {
             if cancel() {
@@ -438,15 +483,8 @@ impl FastPath {
             }
             for &id in step {
                 let i = id as usize;
-                if i < t.known.len() {
-                    if t.known[i] && !t.special[i] {
-                        out.extend_from_slice(&t.bytes[t.ends[i] as usize..t.ends[i + 1] as usize]);
-                    }
-                } else if let Some(token) = tok.id_to_token(id)
-                    && !tok.get_added_vocabulary().is_special_token(&token)
-                {
-                    // Beyond the vocabulary size (an added token with a gap before it).
-                    self.token_bytes(&token, &mut out);
+                if i < t.known.len() && t.known[i] && !t.special[i] {
+                    out.extend_from_slice(&t.bytes[t.ends[i] as usize..t.ends[i + 1] as usize]);
                 }
             }
         }
@@ -456,19 +494,50 @@ impl FastPath {
         })
     }
 
+    /// Token ids of `text` (which [`FastPath::applies`] to), piece by piece as [`FastPath::count`] counts.
+    /// Polls `cancel` every [`POLL_EVERY`] pieces.
+    pub(super) fn encode(
+        &self,
+        text: &str,
+        cancel: Cancel<'_>,
+    ) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::with_capacity(text.len() / 3);
+        let mut start = 0;
+        for (i, k) in Self::cuts(text)
+            .skip(1)
+            .chain(std::iter::once(text.len()))
+            .enumerate()
+        {
+            if k > start {
+                let piece = &text[start..k];
+                if piece.is_ascii() {
+                    let s = piece.as_bytes();
+                    let mut j = 0;
+                    while j < s.len() {
+                        let end = split_end(s, j);
+                        self.bpe.ids(&s[j..end], &mut ids);
+                        j = end;
+                    }
+                } else {
+                    self.unicode_parts(piece, |part| self.bpe.ids(part, &mut ids))?;
+                }
+                start = k;
+            }
+            if i % POLL_EVERY == POLL_EVERY - 1 && cancel() {
+                return Err(TokenizerError::Cancelled);
+            }
+        }
+        Ok(ids)
+    }
+
     pub(super) fn applies(&self, text: &str) -> bool {
         !self.added.iter().any(|a| text.contains(a.as_str()))
     }
 
     /// Counts `text` piece by piece (cut at [`FastPath::cuts`]). ASCII pieces take the hand-written split;
-    /// others the full pipeline, so only words with non-ASCII characters pay for it. Polls `cancel` every
+    /// others NFC and the regex, so only words with non-ASCII characters pay for it. Polls `cancel` every
     /// [`POLL_EVERY`] pieces.
-    pub(super) fn count(
-        &self,
-        tok: &tokenizers::Tokenizer,
-        text: &str,
-        cancel: Cancel<'_>,
-    ) -> Result<u32, TokenizerError> {
+    pub(super) fn count(&self, text: &str, cancel: Cancel<'_>) -> Result<u32, TokenizerError> {
         let mut total = 0u32;
         let mut start = 0;
         for (i, k) in Self::cuts(text)
@@ -477,7 +546,7 @@ impl FastPath {
             .enumerate()
         {
             if k > start {
-                total += self.count_piece(tok, &text[start..k])?;
+                total += self.count_piece(&text[start..k])?;
                 start = k;
             }
             if i % POLL_EVERY == POLL_EVERY - 1 && cancel() {
@@ -487,39 +556,68 @@ impl FastPath {
         Ok(total)
     }
 
-    fn count_piece(&self, tok: &tokenizers::Tokenizer, piece: &str) -> Result<u32, TokenizerError> {
+    fn count_piece(&self, piece: &str) -> Result<u32, TokenizerError> {
         if piece.is_ascii() {
-            self.count_ascii(tok, piece)
+            Ok(self.count_ascii(piece))
         } else {
             // Short non-ASCII pieces (a word of another script with its leading space) repeat too.
-            self.pieces.get_or(piece.as_bytes(), || {
-                tok.encode_fast(piece, false)
-                    .map(|e| e.len() as u32)
-                    .map_err(|e| TokenizerError::Encode(e.to_string()))
-            })
+            self.pieces
+                .get_or(piece.as_bytes(), || self.count_unicode(piece))
         }
     }
 
-    fn count_ascii(&self, tok: &tokenizers::Tokenizer, text: &str) -> Result<u32, TokenizerError> {
-        use tokenizers::Model;
+    fn count_unicode(&self, piece: &str) -> Result<u32, TokenizerError> {
+        let mut n = 0;
+        self.unicode_parts(piece, |part| n += self.bpe.count(part))?;
+        Ok(n)
+    }
+
+    /// The pipeline's steps for a piece with non-ASCII characters: NFC, then the split pattern (matches and
+    /// the gaps between them, as `Split` with `Isolated` keeps both); `each` gets every part's bytes.
+    fn unicode_parts(
+        &self,
+        piece: &str,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), TokenizerError> {
+        use unicode_normalization_alignments::UnicodeNormalization;
+        let re = self
+            .split
+            .get_or_init(|| fancy_regex::Regex::new(QWEN_SPLIT).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| TokenizerError::Encode(e.clone()))?;
+        let text: String = piece.nfc().map(|(c, _)| c).collect();
+        let b = text.as_bytes();
+        let mut prev = 0;
+        for m in re.find_iter(&text) {
+            let m = m.map_err(|e| TokenizerError::Encode(e.to_string()))?;
+            if m.start() > prev {
+                each(&b[prev..m.start()]);
+            }
+            each(&b[m.start()..m.end()]);
+            prev = m.end();
+        }
+        if prev < b.len() {
+            each(&b[prev..]);
+        }
+        Ok(())
+    }
+
+    fn count_ascii(&self, text: &str) -> u32 {
         let s = text.as_bytes();
-        let model = tok.get_model();
-        let mut piece = String::with_capacity(64);
         let mut n = 0u32;
         let mut i = 0;
         while i < s.len() {
             let end = split_end(s, i);
-            n += self.pieces.get_or(&s[i..end], || {
-                piece.clear();
-                piece.extend(s[i..end].iter().map(|&b| self.byte_char[b as usize]));
-                model
-                    .tokenize(&piece)
-                    .map(|t| t.len() as u32)
-                    .map_err(|e| TokenizerError::Encode(e.to_string()))
-            })?;
+            let piece = &s[i..end];
+            n += self
+                .pieces
+                .get_or(piece, || {
+                    Ok::<u32, std::convert::Infallible>(self.bpe.count(piece))
+                })
+                .unwrap_or_else(|e| match e {});
             i = end;
         }
-        Ok(n)
+        n
     }
 }
 

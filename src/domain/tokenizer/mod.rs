@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 mod base;
+mod bpe;
 mod fast;
 use base::ENCODE_CHUNK;
 pub use base::{Cancel, NEVER, TokenizerError};
@@ -73,8 +74,11 @@ struct Lazy {
     init: fn() -> Model,
 }
 
+/// What counts and encodes. The embedded tokenizer counts on its fast path alone; its `tokenizers` pipeline
+/// (several times larger in memory) is built only when a call needs ids, text, or the full pipeline.
 struct Model {
-    tok: tokenizers::Tokenizer,
+    tok: std::sync::OnceLock<tokenizers::Tokenizer>,
+    tok_init: fn() -> tokenizers::Tokenizer,
     fast: Option<FastPath>,
 }
 
@@ -82,8 +86,12 @@ fn no_init() -> Model {
     unreachable!("a tokenizer loaded from a file is built when resolved")
 }
 
+fn no_tok_init() -> tokenizers::Tokenizer {
+    unreachable!("a tokenizer loaded from a file builds its pipeline when resolved")
+}
+
 /// Builds the pipeline from `json` with truncation and padding off.
-fn build_model(id: &str, json: &[u8]) -> Result<Model, TokenizerError> {
+fn build_tokenizer(id: &str, json: &[u8]) -> Result<tokenizers::Tokenizer, TokenizerError> {
     let invalid = |reason: String| TokenizerError::Invalid {
         path: id.to_string(),
         reason,
@@ -92,8 +100,15 @@ fn build_model(id: &str, json: &[u8]) -> Result<Model, TokenizerError> {
     tok.with_truncation(None)
         .map_err(|e| invalid(e.to_string()))?;
     tok.with_padding(None);
+    Ok(tok)
+}
+
+/// The pipeline and the fast path of `json`, both built now (a bad file fails here).
+fn build_model(id: &str, json: &[u8]) -> Result<Model, TokenizerError> {
+    let tok = build_tokenizer(id, json)?;
     Ok(Model {
-        tok,
+        tok: std::sync::OnceLock::from(tok),
+        tok_init: no_tok_init,
         fast: FastPath::detect(json),
     })
 }
@@ -107,7 +122,17 @@ fn embedded_json() -> Vec<u8> {
 }
 
 fn load_embedded() -> Model {
-    build_model(DEFAULT_TOKENIZER, &embedded_json()).expect("embedded tokenizer is valid")
+    let fast = FastPath::detect(&embedded_json());
+    assert!(fast.is_some(), "the embedded tokenizer takes the fast path");
+    Model {
+        tok: std::sync::OnceLock::new(),
+        tok_init: embedded_tokenizer,
+        fast,
+    }
+}
+
+fn embedded_tokenizer() -> tokenizers::Tokenizer {
+    build_tokenizer(DEFAULT_TOKENIZER, &embedded_json()).expect("embedded tokenizer is valid")
 }
 
 impl std::fmt::Debug for TokenCounter {
@@ -234,7 +259,8 @@ impl TokenCounter {
     }
 
     fn tok(&self) -> &tokenizers::Tokenizer {
-        &self.model().tok
+        let m = self.model();
+        m.tok.get_or_init(m.tok_init)
     }
 
     fn fast(&self) -> Option<&FastPath> {
@@ -253,6 +279,20 @@ impl TokenCounter {
 
     /// Token ids of `text`.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>, TokenizerError> {
+        if let Some(fast) = self.fast()
+            && fast.applies(text)
+        {
+            return fast.encode(text, NEVER);
+        }
+        self.encode_full(text, add_special_tokens)
+    }
+
+    /// Token ids of `text` through the whole `tokenizers` pipeline.
+    pub fn encode_full(
+        &self,
+        text: &str,
+        add_special_tokens: bool,
+    ) -> Result<Vec<u32>, TokenizerError> {
         self.tok()
             .encode_fast(text, add_special_tokens)
             .map(|e| e.get_ids().to_vec())
@@ -311,7 +351,7 @@ impl TokenCounter {
         if let Some(fast) = self.fast()
             && fast.applies(text)
         {
-            return fast.count(self.tok(), text, cancel);
+            return fast.count(text, cancel);
         }
         if cancel() {
             return Err(TokenizerError::Cancelled);
@@ -342,7 +382,7 @@ impl TokenCounter {
         if let Some(fast) = self.fast()
             && fast.byte_decoder
         {
-            return fast.decode(self.tok(), ids, cancel);
+            return fast.decode(ids, cancel);
         }
         if cancel() {
             return Err(TokenizerError::Cancelled);
@@ -451,10 +491,20 @@ mod tests {
             lazy.clone().model.cell.get().is_some(),
             "loaded once, shared by clones"
         );
+        let model = lazy.model.cell.get().unwrap();
+        let ids = lazy.encode(text, false).unwrap();
+        assert_eq!(ids, loaded.encode_full(text, false).unwrap());
+        assert_eq!(lazy.decode(&ids).unwrap(), text);
+        assert!(
+            model.tok.get().is_none(),
+            "counting, encoding and decoding need no `tokenizers` pipeline"
+        );
+        assert_eq!(lazy.count("<|im_start|>", false).unwrap(), 1);
+        assert!(model.tok.get().is_some(), "added tokens take the pipeline");
     }
 
     #[test]
-    fn fast_count_equals_the_full_pipeline() {
+    fn fast_count_and_ids_equal_the_full_pipeline() {
         use rand::{Rng, SeedableRng};
         let tok = TokenCounter::embedded();
         assert!(
@@ -477,6 +527,28 @@ mod tests {
             texts.push(t);
         }
         texts.push("I'm <|im_start|> ok".into());
+        // Long pieces (many merges in one word, stale heap entries): runs of one letter, of two, random
+        // letters and digits, whitespace and punctuation runs, long words of other scripts.
+        for (unit, times) in [
+            ("a", 700),
+            ("ab", 333),
+            ("=", 250),
+            (" ", 129),
+            ("\n", 64),
+            ("中", 200),
+            ("é", 150),
+            ("ok", 3),
+        ] {
+            texts.push(unit.repeat(times));
+            texts.push(format!("x {}y", unit.repeat(times)));
+        }
+        for _ in 0..200 {
+            let len = rng.random_range(40..400);
+            let t: String = (0..len)
+                .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+                .collect();
+            texts.push(t);
+        }
         texts.push("déjà vu  \n ".into());
         // Mixed text: accents, curly quotes, CJK, Unicode spaces before ASCII spaces, combining marks (NFC).
         let mixed: &[&str] = &[
@@ -500,6 +572,13 @@ mod tests {
             for (t, &n) in texts.iter().zip(&full) {
                 assert_eq!(tok.count(t, true).unwrap(), n, "{pass}: {t:?}");
             }
+        }
+        for t in &texts {
+            assert_eq!(
+                tok.encode(t, true).unwrap(),
+                tok.encode_full(t, true).unwrap(),
+                "ids of {t:?}"
+            );
         }
         let cached: usize = tok
             .fast()
@@ -543,7 +622,11 @@ mod tests {
         let tok = TokenCounter::embedded();
         let text = big_text(1);
         assert!(text.len() > 200_000, "{}", text.len());
-        let whole = tok.encode(&text, false).unwrap();
+        let whole = tok.encode_full(&text, false).unwrap();
+        assert!(
+            tok.encode(&text, false).unwrap() == whole,
+            "fast ids differ"
+        );
         for chunk in [1, 7, 100, 4096, ENCODE_CHUNK] {
             let parts = tok.encode_chunked(&text, chunk, NEVER).unwrap();
             assert_eq!(parts.len(), whole.len(), "chunk {chunk}");
