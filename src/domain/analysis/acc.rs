@@ -1,6 +1,6 @@
 //! The fold: digests, in file order, into bins, histograms, sessions and prefix reuse.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::model::{
     Analysis, AnalyzeOptions, Bin, BlockBasis, PrefixStats, SessionRow, SessionStats,
@@ -246,7 +246,7 @@ pub(super) fn start<'a>(opts: &AnalyzeOptions<'a>) -> (Digester<'a>, Acc) {
                 lru_capacity_blocks: opts.lru_capacity_blocks,
                 reused_lru: 0,
             },
-            seen: HashSet::default(),
+            seen: Default::default(),
             cap: opts.unlimited_cap_blocks,
             lru: Lru::new(opts.lru_capacity_blocks),
         }),

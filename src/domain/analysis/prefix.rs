@@ -130,9 +130,44 @@ impl Lru {
     }
 }
 
+/// The set of block hashes seen, split by middle hash bits into shards that grow one at a time: a million
+/// blocks never need one table of twice their size next to the old one while it rehashes (the peak of a
+/// single set is about 1.5 times its size).
+#[derive(Default)]
+pub(super) struct BlockSet {
+    shards: Vec<HashSet<u64, IdBuild>>,
+    len: usize,
+}
+
+const SET_SHARDS: usize = 64;
+
+impl BlockSet {
+    fn shard(h: u64) -> usize {
+        // Not the low bits (the bucket index) nor the top ones (the tag) of the shard's own table.
+        (h >> 40) as usize % SET_SHARDS
+    }
+
+    pub(super) fn contains(&self, h: &u64) -> bool {
+        !self.shards.is_empty() && self.shards[Self::shard(*h)].contains(h)
+    }
+
+    pub(super) fn insert(&mut self, h: u64) {
+        if self.shards.is_empty() {
+            self.shards.resize_with(SET_SHARDS, HashSet::default);
+        }
+        if self.shards[Self::shard(h)].insert(h) {
+            self.len += 1;
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}
+
 pub(super) struct PrefixCounter {
     pub(super) stats: PrefixStats,
-    pub(super) seen: HashSet<u64, IdBuild>,
+    pub(super) seen: BlockSet,
     pub(super) cap: usize,
     pub(super) lru: Lru,
 }
@@ -164,5 +199,28 @@ impl PrefixCounter {
                 hit = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_block_set_is_a_set_of_every_hash() {
+        let mut s = BlockSet::default();
+        assert!(!s.contains(&7));
+        let hashes: Vec<u64> = (0..50_000u64).map(|i| hash_block(i, b"block")).collect();
+        for &h in &hashes {
+            s.insert(h);
+            s.insert(h);
+        }
+        assert_eq!(s.len(), hashes.len(), "duplicates are counted once");
+        assert!(hashes.iter().all(|h| s.contains(h)));
+        assert!(!(0..1000u64).any(|i| s.contains(&hash_block(i, b"other"))));
+        // Hashes that differ only in the shard bits, or only outside them, stay apart.
+        let mut t = BlockSet::default();
+        t.insert(0);
+        assert!(t.contains(&0) && !t.contains(&(1 << 40)) && !t.contains(&1));
     }
 }
