@@ -209,12 +209,13 @@ pub(crate) fn emit_matched(
     let mut sessions_started = 0u64;
     let mut c = Collector::default();
     let mut last_progress = 0u64;
-    let exact = match s.length_policy {
-        LengthPolicy::Exact => Some(
+    let policy = s.length_policy;
+    let exact = match policy {
+        LengthPolicy::Exact | LengthPolicy::Near => Some(
             ExactBuilder::new(input.tokenizer, data, s.add_special_tokens)?
                 .with_cancel(input.cancel),
         ),
-        LengthPolicy::Match => None,
+        LengthPolicy::Sample => None,
     };
     let prompt_target_field = if s.lengths.target_prompt_len.is_some() {
         "lengths.target_prompt_len"
@@ -227,7 +228,7 @@ pub(crate) fn emit_matched(
         }
         // Every request when prompts are built (each may take a while), else every 1024 requests (an entry
         // can hold thousands of requests, so entries are no measure of work).
-        if (exact.is_some() || n % 1024 == 0) && (input.cancel)() {
+        if (policy == LengthPolicy::Exact || n % 1024 == 0) && (input.cancel)() {
             return Err(GenerateError::Cancelled);
         }
         let Some(pick) = sampler.pick(&mut prompt_rng, tin, tout, tol) else {
@@ -248,7 +249,7 @@ pub(crate) fn emit_matched(
             PickKind::Nearest => c.s.matching.nearest += 1,
         }
         let (prompt, plen) = match (&exact, tin) {
-            (Some(ex), Some(t)) if t > 0 => {
+            (Some(ex), Some(t)) if !policy.keeps(data.prompt_len[item], t) => {
                 spec.limits()
                     .check_prompt_tokens(prompt_target_field, u64::from(t))?;
                 let (text, n) = ex.build(item, t)?;

@@ -1,4 +1,4 @@
-//! Prompts of an exact token length (`length_policy: exact`).
+//! Prompts of an exact token length (`length_policy: exact`, and `near` where no real prompt is within ±5%).
 //!
 //! The builder starts from the prompt the matcher chose. A prompt that is too long is cut at a token boundary;
 //! a prompt that is too short is extended with the prompts that follow it in the collection (a blank line

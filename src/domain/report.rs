@@ -415,22 +415,18 @@ fn fixed_error(h: &Histogram, target: u32) -> Option<LengthError> {
     }
     let t = target.max(1) as f64;
     let mut errs = Histogram::default();
-    let mut outside = 0u64;
+    let (mut outside_5, mut outside_10) = (0u64, 0u64);
     for (v, c) in h.iter() {
         let rel = (v as f64 - t).abs() / t;
         if rel > 0.05 {
-            outside += c;
+            outside_5 += c;
+        }
+        if rel > 0.10 {
+            outside_10 += c;
         }
         errs.add_n((rel * 10_000.0).round() as u64, c);
     }
-    let q = errs.quantiles(&[0.5, 0.99, 1.0]);
-    Some(LengthError {
-        targeted: h.len(),
-        median: q[0] as f64 / 10_000.0,
-        p99: q[1] as f64 / 10_000.0,
-        max: q[2] as f64 / 10_000.0,
-        fraction_outside_5pct: round3(outside as f64 / h.len() as f64),
-    })
+    LengthError::of(&errs, outside_5, outside_10)
 }
 
 /// The report of `a` against `t`.

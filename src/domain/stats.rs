@@ -195,6 +195,32 @@ pub struct LengthError {
     pub max: f64,
     /// Fraction of targeted requests more than 5% off.
     pub fraction_outside_5pct: f64,
+    /// Fraction of targeted requests within ±5% of their target (`1 - fraction_outside_5pct`).
+    pub share_within_5pct: f64,
+    /// Fraction of targeted requests within ±10% of their target.
+    pub share_within_10pct: f64,
+}
+
+impl LengthError {
+    /// The summary of relative errors in units of 1e-4 (`errs`), of which `outside_5` and `outside_10` are more
+    /// than 5% and 10% off.
+    pub fn of(errs: &Histogram, outside_5: u64, outside_10: u64) -> Option<Self> {
+        let n = errs.len();
+        if n == 0 {
+            return None;
+        }
+        let q = errs.quantiles(&[0.5, 0.99, 1.0]);
+        let share = |k: u64| round3(k as f64 / n as f64);
+        Some(Self {
+            targeted: n,
+            median: q[0] as f64 / 10_000.0,
+            p99: q[1] as f64 / 10_000.0,
+            max: q[2] as f64 / 10_000.0,
+            fraction_outside_5pct: share(outside_5),
+            share_within_5pct: share(n - outside_5),
+            share_within_10pct: share(n - outside_10),
+        })
+    }
 }
 
 /// Collects relative errors in units of 1e-4.
@@ -202,6 +228,7 @@ pub struct LengthError {
 pub struct ErrorCollector {
     hist: Histogram,
     outside: u64,
+    outside_10: u64,
 }
 
 impl ErrorCollector {
@@ -211,20 +238,15 @@ impl ErrorCollector {
         if rel > 0.05 {
             self.outside += 1;
         }
+        if rel > 0.10 {
+            self.outside_10 += 1;
+        }
         self.hist.add((rel * 10_000.0).round() as u64);
     }
 
     /// The summary, or None without targets.
     pub fn summary(&self) -> Option<LengthError> {
-        let n = self.hist.len();
-        let q = |p| self.hist.quantile(p).map_or(0.0, |v| v as f64 / 10_000.0);
-        (n > 0).then(|| LengthError {
-            targeted: n,
-            median: q(0.5),
-            p99: q(0.99),
-            max: q(1.0),
-            fraction_outside_5pct: round3(self.outside as f64 / n as f64),
-        })
+        LengthError::of(&self.hist, self.outside, self.outside_10)
     }
 }
 

@@ -115,9 +115,10 @@ pub struct GenerationSpecDoc {
     pub agent: Option<serde_json::Value>,
     /// `trace_type: agent`: the agent-session config as the id of an uploaded JSON file (instead of `agent`).
     pub agent_config: Option<String>,
-    /// `match` (default: a real prompt near the target) or `exact` (prompts of exactly the target length), for
-    /// every trace type with a prompt-length target.
-    #[schema(example = "match")]
+    /// `near` (default: within ±5% of the target, a real prompt when one is that close, else built text of
+    /// exactly the target), `sample` (the reference's widening windows; `match` is the same) or `exact`
+    /// (prompts of exactly the target length), for every trace type with a prompt-length target.
+    #[schema(example = "near")]
     pub length_policy: Option<String>,
     /// Trace replay (`azure`, `mooncake`, `burstgpt`, `generic`): `file` (uploaded trace id, required),
     /// `group_interval_ms`, `grouping` (`window`|`exact`), `block_size` (mooncake), `start_ms`, `time_scale`,

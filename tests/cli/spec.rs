@@ -187,6 +187,25 @@ fn cli_traffic_file_maps_into_the_trace_for_trace_types_only() {
     assert_eq!(t.time_scale, 0.5);
     assert_eq!(t.max_requests, Some(10));
     assert_eq!(s.length_policy, LengthPolicy::Exact);
+    // The default is `near`, also with the AIBrix flags; `sample` (or its earlier name `match`) is the
+    // reference's sampling.
+    for (flags, want) in [
+        (&[][..], LengthPolicy::Near),
+        (&["--length-policy", "near"][..], LengthPolicy::Near),
+        (&["--length-policy", "sample"][..], LengthPolicy::Sample),
+        (&["--length-policy", "match"][..], LengthPolicy::Sample),
+    ] {
+        let mut argv = vec![
+            "x",
+            "--trace-type",
+            "constant",
+            "--target-prompt-len",
+            "512",
+        ];
+        argv.extend_from_slice(flags);
+        let s = W::parse_from(argv).a.to_spec().unwrap();
+        assert_eq!(s.length_policy, want, "{flags:?}");
+    }
     // Constant traffic reads no traffic file: a clear error rather than a silently ignored flag.
     let w = W::parse_from(["x", "--trace-type", "constant", "--traffic-file", "t.csv"]);
     let err = w.a.to_spec().unwrap_err().to_string();

@@ -258,7 +258,9 @@ pub struct GenerateArgs {
     /// request's own ms (default for the other traces).
     #[arg(long, value_enum)]
     pub grouping: Option<GroupingArg>,
-    /// Prompt lengths: `match` (default; a real prompt near the target) or `exact` (exactly the target).
+    /// Prompt lengths: `near` (default; within ±5% of the target: a real prompt when one is that close, else
+    /// built text of exactly the target), `sample` (the reference's windows, ±50% and wider; `match` is the
+    /// same) or `exact` (exactly the target).
     #[arg(long, value_enum)]
     pub length_policy: Option<LengthPolicyArg>,
     /// Mooncake: tokens per KV block (default 512).
@@ -317,8 +319,11 @@ pub enum GroupingArg {
 /// Length policies.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LengthPolicyArg {
-    /// A real prompt near the target.
-    Match,
+    /// Within ±5% of the target.
+    Near,
+    /// The reference's sampling windows.
+    #[value(alias = "match")]
+    Sample,
     /// Exactly the target.
     Exact,
 }

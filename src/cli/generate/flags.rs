@@ -89,7 +89,8 @@ impl GenerateArgs {
         }
         if let Some(p) = self.length_policy {
             spec.length_policy = match p {
-                LengthPolicyArg::Match => LengthPolicy::Match,
+                LengthPolicyArg::Near => LengthPolicy::Near,
+                LengthPolicyArg::Sample => LengthPolicy::Sample,
                 LengthPolicyArg::Exact => LengthPolicy::Exact,
             };
         }

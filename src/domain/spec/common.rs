@@ -71,12 +71,35 @@ pub enum OutputLengthSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LengthPolicy {
-    /// A real prompt within the tolerance windows, else the nearest one (reference semantics).
+    /// Within ±5% of the target: a real prompt from a ±5% window when the collection has one (reused as
+    /// needed), else text of exactly the target built from the nearest prompt and the ones after it.
     #[default]
-    Match,
+    Near,
+    /// The reference's sampling: a real prompt within the widening tolerance windows, else the nearest one,
+    /// however far (`match` is accepted for it, the name of earlier versions).
+    #[serde(alias = "match")]
+    Sample,
     /// The emitted prompt tokenizes to exactly the target: the matched prompt cut at a token boundary or
     /// extended with following prompts of the collection.
     Exact,
+}
+
+impl LengthPolicy {
+    /// Largest relative distance from its target a real prompt may have under [`LengthPolicy::Near`].
+    pub const NEAR: f64 = 0.05;
+
+    /// Whether a prompt of `len` tokens is kept as it is for a target of `target` tokens (otherwise text of
+    /// exactly `target` tokens is built).
+    pub fn keeps(self, len: u32, target: u32) -> bool {
+        match self {
+            LengthPolicy::Sample => true,
+            LengthPolicy::Exact => target == 0,
+            LengthPolicy::Near => {
+                target == 0
+                    || (f64::from(len) - f64::from(target)).abs() <= Self::NEAR * f64::from(target)
+            }
+        }
+    }
 }
 
 /// Traffic rate and arrival process.

@@ -245,8 +245,14 @@ impl ValidatedSpec {
             TraceType::Constant | TraceType::Synthetic | TraceType::Stat => Tolerance::SYNTHETIC,
             _ => Tolerance::TRACE,
         };
+        let initial = match self.spec.length_policy {
+            // The first window is the one whose prompts are kept; a wider one only finds the start of a
+            // built prompt.
+            LengthPolicy::Near => LengthPolicy::NEAR,
+            _ => base.initial,
+        };
         Tolerance {
-            initial: self.spec.sampling.initial_tolerance.unwrap_or(base.initial),
+            initial: self.spec.sampling.initial_tolerance.unwrap_or(initial),
             step: self.spec.sampling.tolerance_step,
             max: 1.0,
         }

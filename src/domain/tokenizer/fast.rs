@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::base::{Cancel, POLL_EVERY, TokenizerError};
 use super::bpe::{Bpe, Merge, Str};
+use super::table::DecodeTable;
 
 /// The GPT-4-style split pattern of the Qwen2 family, with its ByteLevel step.
 const QWEN_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -80,6 +81,35 @@ thread_local! {
     /// (id of the [`PieceCache`] it serves, packed piece -> count).
     static FRONT: std::cell::RefCell<(u64, FrontMap)> =
         std::cell::RefCell::new((0, HashMap::default()));
+}
+
+/// Most entries of a thread's map of short pieces' ids (7/8 of 32 Ki slots, about 1 MiB).
+const IDS_ENTRIES: usize = 28_672;
+/// Most ids a cached piece has (they are packed with their number into a `u128`).
+const IDS_MAX: usize = 4;
+
+thread_local! {
+    /// (id of the [`PieceCache`] it serves, packed piece -> its ids packed, see [`pack_ids`]).
+    static IDS_FRONT: std::cell::RefCell<(u64, HashMap<u128, u128, PackedBuild>)> =
+        std::cell::RefCell::new((0, HashMap::default()));
+}
+
+/// Up to [`IDS_MAX`] ids of below 2^30 and their number in one integer.
+fn pack_ids(ids: &[u32]) -> Option<u128> {
+    if ids.len() > IDS_MAX || ids.iter().any(|&i| i >= 1 << 30) {
+        return None;
+    }
+    let mut v = ids.len() as u128;
+    for (k, &id) in ids.iter().enumerate() {
+        v |= u128::from(id) << (8 + 30 * k);
+    }
+    Some(v)
+}
+
+fn unpack_ids(v: u128, out: &mut Vec<u32>) {
+    for k in 0..(v & 0xff) as usize {
+        out.push((v >> (8 + 30 * k)) as u32 & ((1 << 30) - 1));
+    }
 }
 
 static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -261,92 +291,6 @@ impl std::hash::Hasher for PackedHasher {
     }
 }
 
-/// Every id's bytes as the ByteLevel decoder produces them, and whether the id is a special token.
-struct DecodeTable {
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    special: Vec<bool>,
-    known: Vec<bool>,
-}
-
-impl DecodeTable {
-    /// The table of the model's vocabulary and the file's added tokens (an added token's content wins for
-    /// its id, and a token is special when its text is that of a special added token, as `id_to_token` and
-    /// `is_special_token` decide). `None` when an id is implausibly large.
-    fn of(
-        vocab: &HashMap<Str<'_>, u32>,
-        added: &serde_json::Value,
-        char_byte: &HashMap<char, u8>,
-    ) -> Option<Self> {
-        let added: Vec<(u32, &str, bool)> = added
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| {
-                        Some((
-                            u32::try_from(t["id"].as_u64()?).ok()?,
-                            t["content"].as_str()?,
-                            t["special"].as_bool().unwrap_or(false),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let n = vocab
-            .values()
-            .copied()
-            .chain(added.iter().map(|a| a.0))
-            .max()
-            .map_or(0, |m| m as usize + 1);
-        if n > 1 << 24 {
-            return None;
-        }
-        let mut token: Vec<Option<&str>> = vec![None; n];
-        for (t, &id) in vocab {
-            token[id as usize] = Some(std::borrow::Borrow::<str>::borrow(t));
-        }
-        for &(id, content, _) in &added {
-            token[id as usize] = Some(content);
-        }
-        let special_text: std::collections::HashSet<&str> =
-            added.iter().filter(|a| a.2).map(|a| a.1).collect();
-        let mut t = DecodeTable {
-            bytes: Vec::with_capacity(n * 7),
-            ends: Vec::with_capacity(n + 1),
-            special: Vec::with_capacity(n),
-            known: Vec::with_capacity(n),
-        };
-        t.ends.push(0);
-        for tok in &token {
-            t.known.push(tok.is_some());
-            t.special
-                .push(tok.is_some_and(|s| special_text.contains(s)));
-            if let Some(s) = tok {
-                token_bytes(char_byte, s, &mut t.bytes);
-            }
-            t.ends.push(t.bytes.len() as u32);
-        }
-        t.bytes.shrink_to_fit();
-        Some(t)
-    }
-}
-
-/// Appends the bytes of `token` as the ByteLevel decoder gives them: every char through the byte table, or
-/// the token's own UTF-8 bytes when one of its chars is not in the table.
-fn token_bytes(char_byte: &HashMap<char, u8>, token: &str, out: &mut Vec<u8>) {
-    let start = out.len();
-    for c in token.chars() {
-        match char_byte.get(&c) {
-            Some(&b) => out.push(b),
-            None => {
-                out.truncate(start);
-                out.extend_from_slice(token.as_bytes());
-                return;
-            }
-        }
-    }
-}
-
 impl FastPath {
     /// Enabled only when the tokenizer file has exactly the pipeline this path reproduces.
     pub(super) fn detect(json: &[u8]) -> Option<Self> {
@@ -515,11 +459,11 @@ impl FastPath {
                     let mut j = 0;
                     while j < s.len() {
                         let end = split_end(s, j);
-                        self.bpe.ids(&s[j..end], &mut ids);
+                        self.piece_ids(&s[j..end], &mut ids);
                         j = end;
                     }
                 } else {
-                    self.unicode_parts(piece, |part| self.bpe.ids(part, &mut ids))?;
+                    self.unicode_parts(piece, |part| self.piece_ids(part, &mut ids))?;
                 }
                 start = k;
             }
@@ -528,6 +472,40 @@ impl FastPath {
             }
         }
         Ok(ids)
+    }
+
+    /// Appends the ids of one split piece: short pieces from this thread's map when seen before.
+    fn piece_ids(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if piece.len() > FRONT_MAX_LEN {
+            return self.bpe.ids(piece, out);
+        }
+        let key = pack(piece);
+        let id = self.pieces.id;
+        let hit = IDS_FRONT.with(|f| {
+            let f = f.borrow();
+            if f.0 == id {
+                f.1.get(&key).copied()
+            } else {
+                None
+            }
+        });
+        if let Some(v) = hit {
+            return unpack_ids(v, out);
+        }
+        let start = out.len();
+        self.bpe.ids(piece, out);
+        if let Some(v) = pack_ids(&out[start..]) {
+            IDS_FRONT.with(|f| {
+                let mut f = f.borrow_mut();
+                if f.0 != id {
+                    f.0 = id;
+                    f.1.clear();
+                }
+                if f.1.len() < IDS_ENTRIES {
+                    f.1.insert(key, v);
+                }
+            });
+        }
     }
 
     pub(super) fn applies(&self, text: &str) -> bool {

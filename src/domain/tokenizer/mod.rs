@@ -13,6 +13,7 @@ use rayon::prelude::*;
 mod base;
 mod bpe;
 mod fast;
+mod table;
 use base::ENCODE_CHUNK;
 pub use base::{Cancel, NEVER, TokenizerError};
 use fast::FastPath;

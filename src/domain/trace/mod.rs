@@ -11,7 +11,8 @@
 //!    `group_interval_ms` window; `grouping: exact` keeps each request's own millisecond, consecutive equal
 //!    times sharing one entry);
 //! 4. turns each group into requests: length-matched prompts from the collection (Azure, BurstGPT, generic;
-//!    `length_policy: exact` builds them to the exact length), or prompts assembled from per-hash-id block
+//!    `near`, the default, keeps those within ±5% and builds the others to the exact length, `exact` builds
+//!    every one, `sample` keeps the reference's match), or prompts assembled from per-hash-id block
 //!    texts (Mooncake).
 //!
 //! Memory is flat in the number of rows for sorted traces (one group is held at a time).
@@ -207,6 +208,8 @@ struct MatchedEmitter<'a> {
     rng: ChaCha8Rng,
     tol: Tolerance,
     exact: Option<ExactBuilder<'a>>,
+    policy: LengthPolicy,
+    limits: crate::domain::limits::Limits,
     out_source: OutputLengthSource,
     started: Vec<bool>,
     sessions_started: u64,
@@ -224,11 +227,11 @@ impl<'a> MatchedEmitter<'a> {
             &mut rng,
         );
         let exact = match s.length_policy {
-            LengthPolicy::Exact => Some(
+            LengthPolicy::Exact | LengthPolicy::Near => Some(
                 ExactBuilder::new(input.tokenizer, data, s.add_special_tokens)?
                     .with_cancel(input.cancel),
             ),
-            LengthPolicy::Match => None,
+            LengthPolicy::Sample => None,
         };
         Ok(Self {
             data,
@@ -236,6 +239,8 @@ impl<'a> MatchedEmitter<'a> {
             rng,
             tol: spec.tolerance(),
             exact,
+            policy: s.length_policy,
+            limits: *spec.limits(),
             out_source: s.output_length_source,
             started: vec![false; data.dataset.sessions.len()],
             sessions_started: 0,
@@ -284,11 +289,26 @@ impl GroupEmitter for MatchedEmitter<'_> {
             }
             picks.push((row, pick.item));
         }
+        let policy = self.policy;
+        if policy == LengthPolicy::Near {
+            // Only the rows whose prompt is built are bounded by max_prompt_tokens (under `exact` every row
+            // is checked as it is read).
+            for &(row, item) in &picks {
+                if !policy.keeps(data.prompt_len[item], row.input_len) {
+                    self.limits
+                        .check_prompt_tokens("trace.file", u64::from(row.input_len))
+                        .map_err(|e| LimitError {
+                            field: e.field,
+                            message: format!("line {}: input_length {}", row.line, e.message),
+                        })?;
+                }
+            }
+        }
         let exact_texts: Vec<Option<(String, u32)>> = match &self.exact {
             Some(ex) => picks
                 .par_iter()
                 .map(|&(row, item)| {
-                    (row.input_len > 0)
+                    (!policy.keeps(data.prompt_len[item], row.input_len))
                         .then(|| ex.build(item, row.input_len))
                         .transpose()
                 })

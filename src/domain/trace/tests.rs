@@ -674,6 +674,7 @@ fn constant_traffic_honours_exact_length_policy() {
     s.duration_ms = 10_000;
     s.traffic.target_qps = 3.0;
     s.lengths.target_prompt_len = Some(777);
+    s.length_policy = LengthPolicy::Sample;
     let (matched, ms) = run(s.clone());
     s.length_policy = LengthPolicy::Exact;
     let (exact, es) = run(s);
@@ -692,6 +693,60 @@ fn constant_traffic_honours_exact_length_policy() {
     for (a, b) in m.iter().zip(&e) {
         assert_eq!(a["output_length"], b["output_length"]);
     }
+}
+
+#[test]
+fn the_default_length_policy_stays_within_five_percent() {
+    // The built-in sample has prompts near some targets and none near others: real prompts are kept when
+    // they are within ±5%, and text of exactly the target is built otherwise.
+    let ds = crate::domain::sample::sample_dataset();
+    let lens: Vec<u32> = ds
+        .prompts
+        .iter()
+        .map(|p| tok().count(p, true).unwrap())
+        .collect();
+    for target in [64u32, 512, 3000] {
+        let mut s = GenerationSpec::new(TraceType::Constant);
+        s.seed = Some(3);
+        s.duration_ms = 20_000;
+        s.traffic.target_qps = 5.0;
+        s.lengths.target_prompt_len = Some(target);
+        assert_eq!(s.length_policy, LengthPolicy::Near, "the default");
+        let (near, summary) = run(s.clone());
+        let reqs = requests(&near);
+        assert!(reqs.len() > 50);
+        let mut kept = 0;
+        for r in &reqs {
+            let text = r["prompt"].as_str().unwrap();
+            let n = r["prompt_length"].as_u64().unwrap() as u32;
+            assert_eq!(tok().count(text, true).unwrap(), n);
+            assert!(
+                LengthPolicy::Near.keeps(n, target),
+                "{n} is not within 5% of {target}"
+            );
+            kept += usize::from(ds.prompts.iter().any(|p| p == text));
+        }
+        let near_exists = lens.iter().any(|&l| LengthPolicy::Near.keeps(l, target));
+        assert_eq!(
+            kept == reqs.len(),
+            near_exists,
+            "target {target}: real prompts are kept exactly when one is near ({kept} of {})",
+            reqs.len()
+        );
+        let err = summary.matching.prompt_length_error.unwrap();
+        assert_eq!((err.share_within_5pct, err.share_within_10pct), (1.0, 1.0));
+        assert_eq!(err.fraction_outside_5pct, 0.0);
+        // The reference's sampling stays available and is as wide as it was.
+        s.length_policy = LengthPolicy::Sample;
+        let (_, sampled) = run(s);
+        let e = sampled.matching.prompt_length_error.unwrap();
+        if !near_exists {
+            assert!(e.share_within_5pct < 1.0, "target {target}: {e:?}");
+        }
+    }
+    let old: GenerationSpec =
+        serde_json::from_str(r#"{"trace_type": "constant", "length_policy": "match"}"#).unwrap();
+    assert_eq!(old.length_policy, LengthPolicy::Sample, "the earlier name");
 }
 
 /// The whole Mooncake fixture (1,000 requests, 13.7 M prompt tokens): every prompt re-tokenizes to its
