@@ -157,6 +157,19 @@ fn main() {
             ]),
         ),
         (
+            "`azure` conversation trace, 1 h, `--length-policy sample` (the reference's matching)",
+            common(&[
+                "--trace-type",
+                "azure",
+                "--traffic-file",
+                &p(&azure),
+                "--duration-ms",
+                "3600000",
+                "--length-policy",
+                "sample",
+            ]),
+        ),
+        (
             "`constant` 10 qps, 10 min, `--target-prompt-len 512`",
             common(&[
                 "--trace-type",

@@ -231,7 +231,12 @@ pub(crate) fn emit_matched(
         if (policy == LengthPolicy::Exact || n % 1024 == 0) && (input.cancel)() {
             return Err(GenerateError::Cancelled);
         }
-        let Some(pick) = sampler.pick(&mut prompt_rng, tin, tout, tol) else {
+        let Some(pick) = sampler.pick(
+            &mut prompt_rng,
+            tin,
+            policy.matched_output(tout, s.output_length_source),
+            tol,
+        ) else {
             c.s.notes.push(if sessioned {
                 format!("all {} sessions were used up at {ts} ms; generation stopped there", ds.sessions.len())
             } else {

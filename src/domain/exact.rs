@@ -81,7 +81,8 @@ pub struct ExactBuilder<'a> {
     tok: &'a TokenCounter,
     data: &'a TokenizedDataset,
     add_special: bool,
-    special: u32,
+    /// Special tokens of an empty text, counted on first use (a run that builds nothing loads no tokenizer).
+    special: std::sync::OnceLock<u32>,
     cancel: Cancel<'a>,
 }
 
@@ -100,12 +101,11 @@ impl<'a> ExactBuilder<'a> {
         data: &'a TokenizedDataset,
         add_special: bool,
     ) -> Result<Self, TokenizerError> {
-        let special = tok.count("", add_special)?;
         Ok(Self {
             tok,
             data,
             add_special,
-            special,
+            special: std::sync::OnceLock::new(),
             cancel: NEVER,
         })
     }
@@ -127,7 +127,11 @@ impl<'a> ExactBuilder<'a> {
 
     /// Special tokens the tokenizer adds to every text (BOS/EOS), counted in every target.
     pub fn special_tokens(&self) -> u32 {
-        self.special
+        // Counting an empty text cannot fail where any other count succeeds; a tokenizer that fails here
+        // fails the build's own counts right after.
+        *self
+            .special
+            .get_or_init(|| self.tok.count("", self.add_special).unwrap_or(0))
     }
 
     /// Source text starting at collection item `item`, following prompts appended with [`SEPARATOR`], until
@@ -147,7 +151,7 @@ impl<'a> ExactBuilder<'a> {
                 est += 1;
             }
             let p = &ds.prompts[j];
-            let pl = self.data.prompt_len[j].saturating_sub(self.special) as u64;
+            let pl = self.data.prompt_len[j].saturating_sub(self.special_tokens()) as u64;
             let left = (need as u64).saturating_sub(est);
             if pl > left {
                 let bytes = (left as f64 * p.len() as f64 / pl as f64 * slack) as usize + 16;
@@ -191,7 +195,7 @@ impl<'a> ExactBuilder<'a> {
     /// setting) to exactly `target` tokens; returns the text and its true token count, which equals `target`
     /// unless the tokenizer makes it impossible (then the closest count found).
     pub fn build(&self, item: usize, target: u32) -> Result<(String, u32), ExactError> {
-        let content = target.saturating_sub(self.special);
+        let content = target.saturating_sub(self.special_tokens());
         if content == 0 {
             return Ok((String::new(), self.tok.count("", self.add_special)?));
         }

@@ -89,6 +89,9 @@ pub struct Tolerance {
     pub step: f64,
     /// Largest tolerance tried, inclusive (1.0).
     pub max: f64,
+    /// Windows round inward (`ceil` of the low end), so every prompt in one is within the tolerance; the
+    /// reference truncates the low end down, which lets in prompts just outside it.
+    pub inward: bool,
 }
 
 impl Tolerance {
@@ -97,12 +100,14 @@ impl Tolerance {
         initial: 0.5,
         step: 0.05,
         max: 1.0,
+        inward: false,
     };
     /// Reference schedule for traces: 0.1 by 0.05 to 1.0.
     pub const TRACE: Tolerance = Tolerance {
         initial: 0.1,
         step: 0.05,
         max: 1.0,
+        inward: false,
     };
 
     fn steps(&self) -> impl Iterator<Item = f64> + '_ {
@@ -143,6 +148,16 @@ fn window(target: u32, e: f64) -> (u32, u32) {
     let lo = (t * (1.0 - e)).max(0.0) as u32; // int() truncation, as the reference
     let hi = (t * (1.0 + e)).min(u32::MAX as f64) as u32;
     (lo, hi)
+}
+
+/// [`window`], rounded inward when `inward`: exactly the lengths within `e` of `target`.
+fn window_of(target: u32, e: f64, inward: bool) -> (u32, u32) {
+    let (lo, hi) = window(target, e);
+    if inward && f64::from(lo) < f64::from(target) * (1.0 - e) {
+        (lo + 1, hi)
+    } else {
+        (lo, hi)
+    }
 }
 
 #[derive(Debug)]
@@ -339,7 +354,7 @@ impl Sampler {
         } else {
             let mut found = None;
             for e in tol.steps() {
-                if let Some(item) = self.pick_window(rng, target_in, target_out, e) {
+                if let Some(item) = self.pick_window(rng, target_in, target_out, e, tol.inward) {
                     found = Some(Pick {
                         item,
                         kind: PickKind::Window(e),
@@ -420,9 +435,10 @@ impl Sampler {
         tin: Option<u32>,
         tout: Option<u32>,
         e: f64,
+        inward: bool,
     ) -> Option<usize> {
-        let win_in = tin.map(|t| window(t, e));
-        let win_out = tout.map(|t| window(t, e));
+        let win_in = tin.map(|t| window_of(t, e, inward));
+        let win_out = tout.map(|t| window_of(t, e, inward));
         // Candidate set A (prompt order): the input window, or everything.
         let (a_lo, a_hi) = win_in.map_or((0, self.plen_sorted.len()), |(lo, hi)| {
             self.prompt_range(lo, hi)
@@ -621,6 +637,10 @@ mod tests {
     fn window_is_inclusive_and_truncated() {
         assert_eq!(window(100, 0.5), (50, 150));
         assert_eq!(window(7, 0.1), (6, 7));
+        // Inward: 486 is 5.08% below 512, so `near` windows start at 487; the high end already truncates.
+        assert_eq!(window_of(512, 0.05, false), (486, 537));
+        assert_eq!(window_of(512, 0.05, true), (487, 537));
+        assert_eq!(window_of(100, 0.05, true), (95, 105));
     }
 
     #[test]

@@ -88,6 +88,16 @@ impl LengthPolicy {
     /// Largest relative distance from its target a real prompt may have under [`LengthPolicy::Near`].
     pub const NEAR: f64 = 0.05;
 
+    /// The output-length target the matcher also matches: under [`LengthPolicy::Near`] none when the output
+    /// length is the target itself (the completion's length is not used, so it should not narrow the choice
+    /// of prompts); otherwise `tout`, as the reference matches both.
+    pub fn matched_output(self, tout: Option<u32>, source: OutputLengthSource) -> Option<u32> {
+        match (self, source) {
+            (LengthPolicy::Near, OutputLengthSource::Target) => None,
+            _ => tout,
+        }
+    }
+
     /// Whether a prompt of `len` tokens is kept as it is for a target of `target` tokens (otherwise text of
     /// exactly `target` tokens is built).
     pub fn keeps(self, len: u32, target: u32) -> bool {

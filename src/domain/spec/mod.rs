@@ -255,6 +255,7 @@ impl ValidatedSpec {
             initial: self.spec.sampling.initial_tolerance.unwrap_or(initial),
             step: self.spec.sampling.tolerance_step,
             max: 1.0,
+            inward: self.spec.length_policy == LengthPolicy::Near,
         }
     }
 

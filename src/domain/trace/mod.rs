@@ -264,10 +264,12 @@ impl GroupEmitter for MatchedEmitter<'_> {
         let mut more = true;
         for row in rows {
             let tin = Some(row.input_len);
-            let Some(pick) = self
-                .sampler
-                .pick(&mut self.rng, tin, row.output_len, self.tol)
-            else {
+            let Some(pick) = self.sampler.pick(
+                &mut self.rng,
+                tin,
+                self.policy.matched_output(row.output_len, self.out_source),
+                self.tol,
+            ) else {
                 c.s.notes.push(if ds.sessions.is_empty() {
                     format!(
                         "all {} prompts were used (sampling without replacement) at {ts} ms; generation stopped there",
