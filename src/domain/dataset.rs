@@ -66,8 +66,8 @@ pub struct Dataset {
     pub schema: Schema,
     /// Every prompt (plain) or every turn (sessioned, grouped by session in order of first appearance).
     pub prompts: Vec<String>,
-    /// The completion of each prompt, when given.
-    pub completions: Vec<Option<String>>,
+    /// The completion of each prompt, when given (one buffer for all of them; see [`Completions`]).
+    pub completions: Completions,
     /// Sessions (empty for plain collections).
     pub sessions: Vec<Session>,
     /// Records skipped as the reference skips them (`"prompt": null`, an empty `prompts` list).
@@ -78,6 +78,69 @@ pub struct Dataset {
     pub sha256: String,
     /// Size of the raw bytes.
     pub bytes: u64,
+}
+
+/// The completions of a collection, by prompt index, in one text buffer: only their token counts are used,
+/// and a run that owns its collection frees them all at once after counting ([`Completions::release`]),
+/// which one buffer gives back to the system where thousands of small strings between the prompts would
+/// only leave holes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completions {
+    text: String,
+    /// Per prompt: the end of its completion in `text` and whether it has one.
+    spans: Vec<(usize, bool)>,
+    released: bool,
+}
+
+impl Completions {
+    /// Appends the completion of the next prompt.
+    pub fn push(&mut self, c: Option<&str>) {
+        if let Some(c) = c {
+            self.text.push_str(c);
+        }
+        self.spans.push((self.text.len(), c.is_some()));
+    }
+
+    /// Number of prompts covered.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when no prompt is covered.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The completion of prompt `i` (`None` without one, or once released).
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (end, some) = *self.spans.get(i)?;
+        if !some || self.released {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.spans[i - 1].0 };
+        Some(&self.text[start..end])
+    }
+
+    /// Every prompt's completion, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Frees the texts (every [`Completions::get`] is `None` from now on).
+    pub fn release(&mut self) {
+        self.text = String::new();
+        self.released = true;
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<Option<S>> for Completions {
+    fn from_iter<I: IntoIterator<Item = Option<S>>>(iter: I) -> Self {
+        let mut c = Completions::default();
+        for x in iter {
+            c.push(x.as_ref().map(AsRef::as_ref));
+        }
+        c
+    }
 }
 
 impl Dataset {
@@ -162,7 +225,7 @@ pub struct DatasetParser {
     line_no: u64,
     schema: Option<(Schema, u64)>,
     plain_prompts: Vec<String>,
-    plain_completions: Vec<Option<String>>,
+    plain_completions: Completions,
     session_index: HashMap<SessionId, usize>,
     session_turns: Vec<(SessionId, Vec<Turn>)>,
     skipped: u64,
@@ -179,7 +242,7 @@ impl DatasetParser {
             line_no: 0,
             schema: None,
             plain_prompts: Vec::new(),
-            plain_completions: Vec::new(),
+            plain_completions: Completions::default(),
             session_index: HashMap::new(),
             session_turns: Vec::new(),
             skipped: 0,
@@ -274,7 +337,7 @@ impl DatasetParser {
             Parsed::Plain(None) | Parsed::Sessioned(_, None) => self.skipped += 1,
             Parsed::Plain(Some((prompt, completion))) => {
                 self.plain_prompts.push(prompt);
-                self.plain_completions.push(completion);
+                self.plain_completions.push(completion.as_deref());
             }
             Parsed::Sessioned(id, Some(turns)) => match self.session_index.get(&id) {
                 Some(&idx) => self.session_turns[idx].1.extend(turns),
@@ -296,7 +359,7 @@ impl DatasetParser {
             Schema::Plain => (self.plain_prompts, self.plain_completions, Vec::new()),
             Schema::Sessioned => {
                 let mut prompts = Vec::new();
-                let mut completions = Vec::new();
+                let mut completions = Completions::default();
                 let mut sessions = Vec::with_capacity(self.session_turns.len());
                 for (id, turns) in self.session_turns {
                     sessions.push(Session {
@@ -306,7 +369,7 @@ impl DatasetParser {
                     });
                     for (p, c) in turns {
                         prompts.push(p);
-                        completions.push(c);
+                        completions.push(c.as_deref());
                     }
                 }
                 (prompts, completions, sessions)
@@ -570,7 +633,10 @@ mod tests {
         let d = parse("\u{feff}{\"prompt\": \"a\", \"completion\": \"b\", \"x\": 1}\n\n  \n{\"prompt\": \"c\"}\r\n{\"prompt\": null}\n").unwrap();
         assert_eq!(d.schema, Schema::Plain);
         assert_eq!(d.prompts, vec!["a", "c"]);
-        assert_eq!(d.completions, vec![Some("b".to_string()), None]);
+        assert_eq!(
+            d.completions.iter().collect::<Vec<_>>(),
+            vec![Some("b"), None]
+        );
         assert_eq!(d.skipped_records, 1);
         assert_eq!(d.records, 3);
     }
@@ -590,8 +656,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&d.sessions[1].id).unwrap(), "\"7\"");
         assert_eq!(d.sessions[0].turns, 3);
         assert_eq!(d.prompts, vec!["a1", "a2", "a3", "b1"]);
-        assert_eq!(d.completions[0].as_deref(), Some("c1"));
-        assert_eq!(d.completions[1], None);
+        assert_eq!(d.completions.get(0), Some("c1"));
+        assert_eq!(d.completions.get(1), None);
         assert_eq!(d.skipped_records, 1);
     }
 
@@ -605,14 +671,31 @@ mod tests {
         .unwrap();
         assert_eq!(d.prompts, vec!["q1", "q2", "q3"]);
         assert_eq!(
-            d.completions,
-            vec![Some("a1".to_string()), None, Some("a3".to_string())]
+            d.completions.iter().collect::<Vec<_>>(),
+            vec![Some("a1"), None, Some("a3")]
         );
         // Other kinds are still refused, with the index.
         assert_eq!(
             err_of("{\"session_id\": 1, \"prompts\": [\"q\"], \"completions\": [3]}\n"),
             "t.jsonl:1: field 'completions[0]': must be a string, got a number"
         );
+    }
+
+    #[test]
+    fn completions_share_one_buffer_and_are_released_at_once() {
+        let c: Completions = [Some("ab"), None, Some(""), Some("c")]
+            .into_iter()
+            .collect();
+        assert_eq!(c.len(), 4);
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            vec![Some("ab"), None, Some(""), Some("c")]
+        );
+        assert_eq!(c.get(9), None);
+        let mut r = c.clone();
+        r.release();
+        assert_eq!(r.len(), 4, "still one entry per prompt");
+        assert!(r.iter().all(|x| x.is_none()));
     }
 
     fn err_of(s: &str) -> String {

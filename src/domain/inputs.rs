@@ -253,7 +253,7 @@ pub fn no_prompts() -> Dataset {
         name: "none (agent prompts are synthetic)".to_string(),
         schema: Schema::Plain,
         prompts: Vec::new(),
-        completions: Vec::new(),
+        completions: Default::default(),
         sessions: Vec::new(),
         skipped_records: 0,
         records: 0,

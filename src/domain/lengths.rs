@@ -55,7 +55,7 @@ pub fn cached_for_file(dir: &Path, path: &Path, tok: &TokenCounter, add_special:
 /// Tokenizes `dataset` (or reads the cached lengths from `cache_dir`). `progress(done, total)` reports texts
 /// tokenized; `cancel` is polled per batch of 64 texts and inside long ones ([`TokenizerError::Cancelled`]).
 pub fn tokenize(
-    dataset: Arc<Dataset>,
+    mut dataset: Arc<Dataset>,
     tok: &TokenCounter,
     add_special: bool,
     cache_dir: Option<&Path>,
@@ -66,6 +66,7 @@ pub fn tokenize(
     if let Some(dir) = cache_dir {
         let path = cache_path(dir, &dataset, tok, add_special);
         if let Some((p, c)) = read_cache(&path, n) {
+            release_completions(&mut dataset);
             return Ok(TokenizedDataset {
                 dataset,
                 prompt_len: p,
@@ -77,7 +78,7 @@ pub fn tokenize(
     // Prompts and present completions in one parallel batch.
     let mut texts: Vec<&str> = dataset.prompts.iter().map(String::as_str).collect();
     let mut comp_slot = Vec::with_capacity(n);
-    for c in &dataset.completions {
+    for c in dataset.completions.iter() {
         match c {
             Some(c) => {
                 comp_slot.push(Some(texts.len()));
@@ -99,6 +100,8 @@ pub fn tokenize(
     )?;
     let prompt_len = counts[..n].to_vec();
     let completion_len = comp_slot.iter().map(|s| s.map(|i| counts[i])).collect();
+    drop(texts);
+    release_completions(&mut dataset);
     let out = TokenizedDataset {
         dataset,
         prompt_len,
@@ -110,6 +113,15 @@ pub fn tokenize(
         let _ = write_cache(&cache_path(dir, &out.dataset, tok, add_special), &out);
     }
     Ok(out)
+}
+
+/// Frees the completion texts of a collection this call owns alone (a file read for one run): once counted,
+/// nothing reads them (outputs take prompts and lengths), and in a ShareGPT-style file they are most of the
+/// text. A shared collection (the service's store) keeps them for other tokenizers.
+fn release_completions(dataset: &mut Arc<Dataset>) {
+    if let Some(d) = Arc::get_mut(dataset) {
+        d.completions.release();
+    }
 }
 
 fn read_cache(path: &Path, n: usize) -> Option<(Vec<u32>, Vec<Option<u32>>)> {

@@ -181,7 +181,7 @@ mod tests {
         plain_line(&mut buf, "p2", None);
         let d = crate::domain::dataset::parse_jsonl(&buf[..], "t").unwrap();
         assert_eq!(d.prompts, vec!["héllo \"x\"", "p2"]);
-        assert_eq!(d.completions[0].as_deref(), Some("c"));
+        assert_eq!(d.completions.get(0), Some("c"));
         assert!(String::from_utf8(buf).unwrap().contains("héllo"));
         let mut buf = Vec::new();
         session_line(&mut buf, OutId::Str("a"), &["1", "2"], &["c1"]);

@@ -112,7 +112,7 @@ pub fn text_source(
                 .prompts
                 .iter()
                 .map(String::as_str)
-                .chain(ds.completions.iter().flatten().map(String::as_str))
+                .chain(ds.completions.iter().flatten())
                 .collect();
             Ok(TextSource::from_texts(tok, name, &texts)?)
         }

@@ -391,7 +391,7 @@ mod tests {
                 let i = sess.first_turn as usize + t;
                 let want = if t == 0 { len + 40 } else { len };
                 assert_eq!(tok.count(&ds.prompts[i], true).unwrap(), want);
-                let c = ds.completions[i].as_deref().unwrap();
+                let c = ds.completions.get(i).unwrap();
                 assert_eq!(tok.count(c, true).unwrap(), p.completions[t]);
             }
         }

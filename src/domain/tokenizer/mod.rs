@@ -514,7 +514,7 @@ mod tests {
         );
         let ds = crate::domain::sample::sample_dataset();
         let mut texts: Vec<String> = ds.prompts.clone();
-        texts.extend(ds.completions.iter().flatten().cloned());
+        texts.extend(ds.completions.iter().flatten().map(str::to_string));
         // Random ASCII with every class the split distinguishes: letters, digits, apostrophes, punctuation,
         // spaces, tabs, vertical tab, form feed, CR, LF, and an added token (full path).
         let alphabet: &[u8] =

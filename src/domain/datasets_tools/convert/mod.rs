@@ -326,14 +326,9 @@ mod tests {
                 "Summarise plate tectonics.",
             ]
         );
-        assert_eq!(ds.completions[1].as_deref(), Some("A single counter."));
-        assert!(
-            ds.completions[2]
-                .as_deref()
-                .unwrap()
-                .starts_with("Matin gris")
-        );
-        assert_eq!(ds.completions[3], None);
+        assert_eq!(ds.completions.get(1), Some("A single counter."));
+        assert!(ds.completions.get(2).unwrap().starts_with("Matin gris"));
+        assert_eq!(ds.completions.get(3), None);
         assert_eq!(
             (r.records, r.written, r.prompts, r.completions),
             (4, 3, 5, 3)
@@ -361,13 +356,8 @@ mod tests {
         assert_eq!(ds.schema, Schema::Plain);
         assert_eq!(ds.len(), 3);
         assert_eq!(ds.prompts[0], "What is a vector clock?");
-        assert!(
-            ds.completions[0]
-                .as_deref()
-                .unwrap()
-                .starts_with("A vector clock")
-        );
-        assert_eq!(ds.completions[2], None);
+        assert!(ds.completions.get(0).unwrap().starts_with("A vector clock"));
+        assert_eq!(ds.completions.get(2), None);
         assert_eq!((r.prompts, r.completions), (3, 2));
     }
 
@@ -417,8 +407,8 @@ mod tests {
                 "No output recorded."
             ]
         );
-        assert_eq!(ds.completions[1].as_deref(), Some("Second answer."));
-        assert_eq!(ds.completions[2], None);
+        assert_eq!(ds.completions.get(1), Some("Second answer."));
+        assert_eq!(ds.completions.get(2), None);
         assert_eq!(r.skipped["error records"], 1);
         assert_eq!(r.format, OutputSchema::Plain);
         assert_eq!(
@@ -442,7 +432,7 @@ mod tests {
             ds.prompts,
             vec!["Name a prime.", "Another?", "Describe this\nin one line."]
         );
-        assert_eq!(ds.completions[1].as_deref(), Some("11"));
+        assert_eq!(ds.completions.get(1), Some("11"));
         assert_eq!(r.skipped["conversations without a user turn"], 1);
     }
 
