@@ -257,7 +257,7 @@ pub(crate) fn emit_matched(
             (Some(ex), Some(t)) if !policy.keeps(data.prompt_len[item], t) => {
                 spec.limits()
                     .check_prompt_tokens(prompt_target_field, u64::from(t))?;
-                let (text, n) = ex.build(item, t)?;
+                let (text, n) = ex.build_within(item, t, policy.build_window(t))?;
                 (Cow::Owned(text), n)
             }
             _ => (

@@ -191,6 +191,72 @@ impl<'a> ExactBuilder<'a> {
         }
     }
 
+    /// [`ExactBuilder::build_near`] in `window`, or [`ExactBuilder::build`] without one.
+    pub fn build_within(
+        &self,
+        item: usize,
+        target: u32,
+        window: Option<(u32, u32)>,
+    ) -> Result<(String, u32), ExactError> {
+        match window {
+            Some((lo, hi)) => self.build_near(item, target, lo, hi),
+            None => self.build(item, target),
+        }
+    }
+
+    /// A prompt of `lo..=hi` tokens (the collection's special-token setting) for a target of `target`, made of
+    /// whole prompts when it can be: `item`, then those after it that still fit (a blank line between them),
+    /// chosen by their known token lengths and counted once to check, with nothing encoded. When `item` is
+    /// longer than `hi`, no such sum lands in the window within 256 prompts, or the count disagrees, it is
+    /// [`ExactBuilder::build`] of `target`.
+    pub fn build_near(
+        &self,
+        item: usize,
+        target: u32,
+        lo: u32,
+        hi: u32,
+    ) -> Result<(String, u32), ExactError> {
+        const SCAN: usize = 256;
+        let ds = &self.data.dataset;
+        let n = ds.prompts.len();
+        let special = u64::from(self.special_tokens());
+        let len = |j: usize| u64::from(self.data.prompt_len[j]).saturating_sub(special);
+        let (lo64, hi64) = (u64::from(lo), u64::from(hi));
+        if n > 0 && len(item % n) + special <= hi64 {
+            let first = item % n;
+            let mut parts = vec![first];
+            let mut est = len(first) + special;
+            for step in 1..SCAN.min(n) {
+                if est >= lo64 {
+                    break;
+                }
+                let j = (first + step) % n;
+                // One token for the separator (a blank line is one token in byte-level BPEs; the count checks).
+                if est + 1 + len(j) <= hi64 {
+                    parts.push(j);
+                    est += 1 + len(j);
+                }
+            }
+            if (lo64..=hi64).contains(&est) {
+                self.check()?;
+                let mut text = String::new();
+                for (k, &j) in parts.iter().enumerate() {
+                    if k > 0 {
+                        text.push_str(SEPARATOR);
+                    }
+                    text.push_str(&ds.prompts[j]);
+                }
+                let c = self
+                    .tok
+                    .count_cancellable(&text, self.add_special, self.cancel)?;
+                if (lo..=hi).contains(&c) {
+                    return Ok((text, c));
+                }
+            }
+        }
+        self.build(item, target)
+    }
+
     /// A prompt starting with collection item `item` that tokenizes (with the collection's special-token
     /// setting) to exactly `target` tokens; returns the text and its true token count, which equals `target`
     /// unless the tokenizer makes it impossible (then the closest count found).
@@ -257,6 +323,42 @@ mod tests {
             .unwrap();
         let (text, _) = b.build(short, 2000).unwrap();
         assert!(text.starts_with(&format!("{}{SEPARATOR}", d.dataset.prompts[short])));
+    }
+
+    #[test]
+    fn near_builds_join_whole_prompts_or_fall_back_to_exact() {
+        let (tok, d) = (
+            crate::domain::trace::tests::tok(),
+            crate::domain::trace::tests::data(),
+        );
+        let b = ExactBuilder::new(tok, d, true).unwrap();
+        let ds = &d.dataset;
+        let short = (0..ds.len()).find(|&i| d.prompt_len[i] < 50).unwrap();
+        let mut joined = 0;
+        for target in [200u32, 900, 2500] {
+            let (lo, hi) = (target * 95 / 100 + 1, target * 105 / 100);
+            let (text, n) = b.build_near(short, target, lo, hi).unwrap();
+            assert_eq!(tok.count(&text, true).unwrap(), n);
+            assert!((lo..=hi).contains(&n), "{n} not in {lo}..={hi}");
+            assert!(text.starts_with(&ds.prompts[short]));
+            // Whole prompts of the collection, a blank line between them, when the sum fits.
+            let parts: Vec<&str> = text.split(SEPARATOR).collect();
+            if n != target {
+                joined += 1;
+                assert!(
+                    parts
+                        .iter()
+                        .all(|p| ds.prompts.iter().any(|q| q.contains(p))),
+                    "target {target}: parts are the collection's"
+                );
+            }
+        }
+        assert!(joined > 0, "some target is met by whole prompts");
+        // A prompt longer than the window is cut to exactly the target.
+        let long = (0..ds.len()).max_by_key(|&i| d.prompt_len[i]).unwrap();
+        let t = d.prompt_len[long] / 2;
+        let (text, n) = b.build_near(long, t, t - t / 20, t + t / 20).unwrap();
+        assert_eq!((n, tok.count(&text, true).unwrap()), (t, t));
     }
 
     #[test]

@@ -88,6 +88,20 @@ impl LengthPolicy {
     /// Largest relative distance from its target a real prompt may have under [`LengthPolicy::Near`].
     pub const NEAR: f64 = 0.05;
 
+    /// The lengths within [`LengthPolicy::NEAR`] of `target`: `ceil(0.95 t)..=floor(1.05 t)`.
+    pub fn near_bounds(target: u32) -> (u32, u32) {
+        let t = f64::from(target);
+        let lo = (t * (1.0 - Self::NEAR)).ceil() as u32;
+        let hi = (t * (1.0 + Self::NEAR)).floor() as u32;
+        (lo, hi.max(lo))
+    }
+
+    /// The window a built prompt must land in: [`LengthPolicy::near_bounds`] under `near`, none (exactly the
+    /// target) under `exact`.
+    pub fn build_window(self, target: u32) -> Option<(u32, u32)> {
+        (self == LengthPolicy::Near).then(|| Self::near_bounds(target))
+    }
+
     /// The output-length target the matcher also matches: under [`LengthPolicy::Near`] none when the output
     /// length is the target itself (the completion's length is not used, so it should not narrow the choice
     /// of prompts); otherwise `tout`, as the reference matches both.

@@ -306,16 +306,23 @@ impl GroupEmitter for MatchedEmitter<'_> {
                 }
             }
         }
+        let builds =
+            |&(row, item): &(&TraceRow, usize)| !policy.keeps(data.prompt_len[item], row.input_len);
         let exact_texts: Vec<Option<(String, u32)>> = match &self.exact {
-            Some(ex) => picks
+            // The thread pool only for groups with prompts to build (waking it for every group of a
+            // trace whose prompts are all kept costs more than the work).
+            Some(ex) if picks.iter().any(builds) => picks
                 .par_iter()
-                .map(|&(row, item)| {
-                    (!policy.keeps(data.prompt_len[item], row.input_len))
-                        .then(|| ex.build(item, row.input_len))
+                .map(|p| {
+                    builds(p)
+                        .then(|| {
+                            let t = p.0.input_len;
+                            ex.build_within(p.1, t, policy.build_window(t))
+                        })
                         .transpose()
                 })
                 .collect::<Result<_, _>>()?,
-            None => vec![None; picks.len()],
+            _ => vec![None; picks.len()],
         };
         let mut requests = Vec::with_capacity(picks.len());
         for ((row, item), exact) in picks.into_iter().zip(exact_texts) {
