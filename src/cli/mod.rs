@@ -10,6 +10,7 @@ pub mod generate;
 pub mod plot;
 pub mod replay;
 pub mod serve;
+pub mod trace;
 pub mod utility;
 
 /// Benchmark workload generator for LLM serving systems.
@@ -47,6 +48,8 @@ pub enum Command {
     Plot(Box<plot::PlotArgs>),
     /// Send a workload to an OpenAI-compatible server at its timestamps and measure it; `replay merge`.
     Replay(Box<replay::ReplayArgs>),
+    /// Trace tools: `trace anonymize` (a workload with prompts to a text-free Mooncake-style trace).
+    Trace(Box<trace::TraceArgs>),
 }
 
 /// Runs the parsed command line.
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Utility(args)) => utility::run(*args),
         Some(Command::Plot(args)) => plot::run(*args),
         Some(Command::Replay(args)) => replay::run(*args),
+        Some(Command::Trace(args)) => trace::run(*args),
     }
 }
 

@@ -9,6 +9,7 @@ mod plot;
 mod spec;
 #[path = "../support/svg.rs"]
 mod svg;
+mod trace;
 
 /// The built binary.
 fn bin() -> std::process::Command {

@@ -18,6 +18,7 @@
 //! temporary file, so a failed run writes nothing. Every function is synchronous and streams, except the
 //! in-memory sort of an unsorted merge input.
 
+pub mod anonymize;
 mod merge;
 mod options;
 pub mod read;
